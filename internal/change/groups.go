@@ -1,0 +1,239 @@
+package change
+
+import (
+	"context"
+	"errors"
+
+	"github.com/deputy-iam/deputy/internal/directory"
+)
+
+func (pl *planner) groupCreate(ctx context.Context) (*plan, error) {
+	in := *pl.op.Group
+	if err := in.Normalize(); err != nil {
+		return nil, err
+	}
+	ou, err := pl.ou(ctx, "ou", in.OU)
+	if err != nil {
+		return nil, err
+	}
+	owners, err := pl.owners(ctx, in.Owners)
+	if err != nil {
+		return nil, err
+	}
+	g := directory.Group{ID: directory.NewID(), Name: in.Name, Description: in.Description, OUID: ou.ID,
+		OUPath: ou.DisplayPath(), Owners: owners, Protected: in.Protected, Version: 1, Created: pl.now, Updated: pl.now}
+	return &plan{target: g.Ref(), after: g.Fields(), version: 1,
+		write: func(ctx context.Context) error { return pl.tx.InsertGroup(ctx, &g) }}, nil
+}
+
+// currentGroup loads the op's target group and checks its version.
+func (pl *planner) currentGroup(ctx context.Context) (directory.Group, error) {
+	g, err := pl.tx.Group(ctx, pl.op.Target)
+	if err != nil {
+		return g, err
+	}
+	return g, pl.checkVersion(g.Version)
+}
+
+func (pl *planner) groupUpdate(ctx context.Context) (*plan, error) {
+	cur, err := pl.currentGroup(ctx)
+	if err != nil {
+		return nil, err
+	}
+	in, touched, err := directory.PatchGroupInput(cur.Input(), pl.op.Patch)
+	if err != nil {
+		return nil, err
+	}
+	if err := in.Normalize(); err != nil {
+		return nil, err
+	}
+	next := cur
+	next.Name, next.Description, next.Protected, next.Updated = in.Name, in.Description, in.Protected, pl.now
+	if next.Owners, err = pl.owners(ctx, in.Owners); err != nil {
+		return nil, err
+	}
+	return &plan{target: cur.Ref(), before: cur.Fields(), after: next.Fields(), touched: touched,
+		version: cur.Version + 1,
+		write:   func(ctx context.Context) error { return pl.tx.UpdateGroup(ctx, &next) }}, nil
+}
+
+func (pl *planner) groupMove(ctx context.Context) (*plan, error) {
+	cur, err := pl.currentGroup(ctx)
+	if err != nil {
+		return nil, err
+	}
+	to, err := pl.ou(ctx, "to", pl.op.To)
+	if err != nil {
+		return nil, err
+	}
+	if to.ID == cur.OUID {
+		return nil, errUnchanged("group %s is already in OU %s", cur.Name, to.DisplayPath())
+	}
+	next := cur
+	next.OUID, next.OUPath, next.Updated = to.ID, to.DisplayPath(), pl.now
+	return &plan{target: cur.Ref(), before: cur.Fields(), after: next.Fields(), touched: []string{"ou"},
+		version: cur.Version + 1,
+		write:   func(ctx context.Context) error { return pl.tx.UpdateGroup(ctx, &next) }}, nil
+}
+
+func (pl *planner) groupDelete(ctx context.Context) (*plan, error) {
+	cur, err := pl.currentGroup(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &plan{target: cur.Ref(), before: cur.Fields(),
+		write: func(ctx context.Context) error { return pl.tx.DeleteGroup(ctx, cur.ID) }}, nil
+}
+
+// member resolves the op's member reference; an unknown member is a field error.
+func (pl *planner) member(ctx context.Context) (directory.Ref, error) {
+	ref, err := directory.ParseMemberRef(pl.op.Member)
+	if err != nil {
+		return ref, err
+	}
+	m, err := pl.tx.ResolveMember(ctx, ref)
+	if errors.Is(err, directory.ErrNotFound) {
+		return m, directory.Invalid("member", "there is no user, group or service account %q", pl.op.Member)
+	}
+	return m, err
+}
+
+func memberValue(m directory.Ref) map[string]any {
+	return map[string]any{"member": map[string]string{"type": string(m.Kind), "id": m.ID, "name": m.Name}}
+}
+
+func (pl *planner) groupAddMember(ctx context.Context) (*plan, error) {
+	g, err := pl.currentGroup(ctx)
+	if err != nil {
+		return nil, err
+	}
+	m, err := pl.member(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if m.Kind == directory.KindGroup {
+		if m.ID == g.ID {
+			return nil, directory.Invalid("member", "a group cannot be a member of itself")
+		}
+		// Nesting m into g closes a cycle when m already contains g.
+		cycle, err := pl.tx.Contains(ctx, m.ID, g.ID)
+		if err != nil {
+			return nil, err
+		}
+		if cycle {
+			return nil, directory.Conflict("member", "group %s already contains %s (directly or through nesting); nesting it would make a cycle",
+				m.Name, g.Name)
+		}
+	}
+	if in, err := pl.tx.IsMember(ctx, g.ID, m); err != nil {
+		return nil, err
+	} else if in {
+		return nil, directory.Conflict("member", "%s %s is already a member of %s", m.Kind.Noun(), m.Name, g.Name)
+	}
+	member := directory.Member{Ref: m, Provenance: directory.Provenance{
+		Source: "manual", By: directory.Ref{Kind: directory.Kind(pl.actor.Kind), ID: pl.actor.ID, Name: pl.actor.Name}, At: pl.now}}
+	fields := g.Fields()
+	after := memberValue(m)
+	after["provenance"] = member.Provenance.Source
+	return &plan{target: g.Ref(), before: fields, after: fields, touched: []string{"members"}, version: g.Version + 1,
+		relAfter: after,
+		write:    func(ctx context.Context) error { return pl.tx.AddMember(ctx, &g, member, pl.now) }}, nil
+}
+
+func (pl *planner) groupRemoveMember(ctx context.Context) (*plan, error) {
+	g, err := pl.currentGroup(ctx)
+	if err != nil {
+		return nil, err
+	}
+	m, err := pl.member(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if in, err := pl.tx.IsMember(ctx, g.ID, m); err != nil {
+		return nil, err
+	} else if !in {
+		return nil, directory.NotFound(m.Kind, m.Name+" as a member of "+g.Name)
+	}
+	fields := g.Fields()
+	return &plan{target: g.Ref(), before: fields, after: fields, touched: []string{"members"}, version: g.Version + 1,
+		relBefore: memberValue(m),
+		write:     func(ctx context.Context) error { return pl.tx.RemoveMember(ctx, &g, m, pl.now) }}, nil
+}
+
+func (pl *planner) saCreate(ctx context.Context) (*plan, error) {
+	in := *pl.op.Service
+	if err := in.Normalize(); err != nil {
+		return nil, err
+	}
+	ou, err := pl.ou(ctx, "ou", in.OU)
+	if err != nil {
+		return nil, err
+	}
+	owners, err := pl.owners(ctx, in.Owners)
+	if err != nil {
+		return nil, err
+	}
+	s := directory.ServiceAccount{ID: directory.NewID(), Name: in.Name, Description: in.Description, OUID: ou.ID,
+		OUPath: ou.DisplayPath(), Owners: owners, Status: in.Status, Protected: in.Protected,
+		Version: 1, Created: pl.now, Updated: pl.now}
+	return &plan{target: s.Ref(), after: s.Fields(), version: 1,
+		write: func(ctx context.Context) error { return pl.tx.InsertServiceAccount(ctx, &s) }}, nil
+}
+
+func (pl *planner) currentSA(ctx context.Context) (directory.ServiceAccount, error) {
+	s, err := pl.tx.ServiceAccount(ctx, pl.op.Target)
+	if err != nil {
+		return s, err
+	}
+	return s, pl.checkVersion(s.Version)
+}
+
+func (pl *planner) saUpdate(ctx context.Context) (*plan, error) {
+	cur, err := pl.currentSA(ctx)
+	if err != nil {
+		return nil, err
+	}
+	in, touched, err := directory.PatchServiceAccountInput(cur.Input(), pl.op.Patch)
+	if err != nil {
+		return nil, err
+	}
+	if err := in.Normalize(); err != nil {
+		return nil, err
+	}
+	next := cur
+	next.Name, next.Description, next.Status, next.Protected, next.Updated = in.Name, in.Description, in.Status, in.Protected, pl.now
+	if next.Owners, err = pl.owners(ctx, in.Owners); err != nil {
+		return nil, err
+	}
+	return &plan{target: cur.Ref(), before: cur.Fields(), after: next.Fields(), touched: touched,
+		version: cur.Version + 1,
+		write:   func(ctx context.Context) error { return pl.tx.UpdateServiceAccount(ctx, &next) }}, nil
+}
+
+func (pl *planner) saMove(ctx context.Context) (*plan, error) {
+	cur, err := pl.currentSA(ctx)
+	if err != nil {
+		return nil, err
+	}
+	to, err := pl.ou(ctx, "to", pl.op.To)
+	if err != nil {
+		return nil, err
+	}
+	if to.ID == cur.OUID {
+		return nil, errUnchanged("service account %s is already in OU %s", cur.Name, to.DisplayPath())
+	}
+	next := cur
+	next.OUID, next.OUPath, next.Updated = to.ID, to.DisplayPath(), pl.now
+	return &plan{target: cur.Ref(), before: cur.Fields(), after: next.Fields(), touched: []string{"ou"},
+		version: cur.Version + 1,
+		write:   func(ctx context.Context) error { return pl.tx.UpdateServiceAccount(ctx, &next) }}, nil
+}
+
+func (pl *planner) saDelete(ctx context.Context) (*plan, error) {
+	cur, err := pl.currentSA(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &plan{target: cur.Ref(), before: cur.Fields(),
+		write: func(ctx context.Context) error { return pl.tx.DeleteServiceAccount(ctx, cur.ID) }}, nil
+}

@@ -1,0 +1,96 @@
+// Package change is the only writer of identity state. Every change is an Op that goes
+// authorize -> gate -> apply (one transaction: the change, its audit event and its outbox
+// rows) -> publish (connectors consume the outbox later). Denied and failed attempts are
+// recorded too.
+package change
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/deputy-iam/deputy/internal/delegation"
+	"github.com/deputy-iam/deputy/internal/directory"
+)
+
+// Op is one intended change, as data: serializable, so an approval request can hold it, the
+// audit can describe it and an undo can build its inverse. Exactly the fields its action needs
+// are set: the input object for a create, a merge patch for an update, To for a move, Member for
+// a membership change, Token for a token issue.
+type Op struct {
+	Action delegation.Action `json:"action"`
+	Target directory.Ref     `json:"target"`
+	// IfVersion, when non-zero, makes the op fail with directory.ErrStale unless the target is
+	// still at that version (an HTTP If-Match).
+	IfVersion     int64                          `json:"if_version,omitempty"`
+	OU            *directory.OUInput             `json:"ou,omitempty"`
+	User          *directory.UserInput           `json:"user,omitempty"`
+	Group         *directory.GroupInput          `json:"group,omitempty"`
+	Service       *directory.ServiceAccountInput `json:"service_account,omitempty"`
+	Patch         directory.Patch                `json:"patch,omitempty"`
+	To            string                         `json:"to,omitempty"`
+	Member        string                         `json:"member,omitempty"`
+	Token         *TokenInput                    `json:"token,omitempty"`
+	Justification string                         `json:"justification,omitempty"`
+}
+
+// TokenInput asks for a personal API token.
+type TokenInput struct {
+	Name          string `json:"name"`
+	ExpiresInDays int    `json:"expires_in_days,omitempty"`
+}
+
+// Token lifetimes, in days.
+const (
+	DefaultTokenDays = 90
+	MaxTokenDays     = 366
+)
+
+// check verifies that op is well formed for its action: a known action, the target kind it
+// acts on, and the parameters it needs present.
+func (op *Op) check() error {
+	kind, ok := op.Action.Kind()
+	if !ok {
+		return directory.Invalid("action", "unknown action %q", op.Action)
+	}
+	if op.Target.Kind == "" {
+		op.Target.Kind = kind
+	}
+	if op.Target.Kind != kind {
+		return directory.Invalid("target", "%s acts on a %s, not a %s", op.Action, kind.Noun(), op.Target.Kind.Noun())
+	}
+	creates := op.Action == delegation.OUCreate || op.Action == delegation.UserCreate || op.Action == delegation.GroupCreate || op.Action == delegation.SACreate
+	if !creates && op.Target.Key() == "" {
+		return directory.Invalid("target", "names no %s", kind.Noun())
+	}
+	var missing string
+	switch {
+	case op.Action == delegation.OUCreate && op.OU == nil:
+		missing = "ou"
+	case op.Action == delegation.UserCreate && op.User == nil:
+		missing = "user"
+	case op.Action == delegation.GroupCreate && op.Group == nil:
+		missing = "group"
+	case op.Action == delegation.SACreate && op.Service == nil:
+		missing = "service_account"
+	case strings.HasSuffix(string(op.Action), ".update") && len(op.Patch) == 0:
+		missing = "patch"
+	case strings.HasSuffix(string(op.Action), ".move") && strings.TrimSpace(op.To) == "":
+		missing = "to"
+	case (op.Action == delegation.GroupAddMember || op.Action == delegation.GroupRemoveMember) && strings.TrimSpace(op.Member) == "":
+		missing = "member"
+	case op.Action == delegation.UserIssueToken && op.Token == nil:
+		missing = "token"
+	}
+	if missing != "" {
+		return directory.Invalid(missing, "is required for %s", op.Action)
+	}
+	if len(op.Justification) > 2000 {
+		return directory.Invalid("justification", "is longer than 2000 characters")
+	}
+	return nil
+}
+
+// String describes op for logs and messages.
+func (op *Op) String() string {
+	return fmt.Sprintf("%s %s", op.Action, op.Target)
+}

@@ -1,0 +1,351 @@
+package change
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"reflect"
+	"time"
+
+	"github.com/deputy-iam/deputy/internal/audit"
+	"github.com/deputy-iam/deputy/internal/delegation"
+	"github.com/deputy-iam/deputy/internal/directory"
+)
+
+// Meta describes how an op arrived: the transport, the client, and on whose behalf a system
+// actor works. It is recorded in the audit event.
+type Meta struct {
+	Transport  string
+	ClientAddr string
+	UserAgent  string
+	OnBehalfOf *delegation.Actor
+	RequestID  string // the approval request the op belongs to
+}
+
+// Result is what became of a submitted op.
+type Result struct {
+	Outcome audit.Outcome
+	Event   int64         // index of the audit event that records the attempt
+	Target  directory.Ref // the object acted on, resolved (for a create: the new object)
+	Version int64         // the target's version after an applied change
+	// Secret is a credential created by the op (an API token), to be shown once. It is in no
+	// event and no log.
+	Secret string
+}
+
+// Gate decides, after authorization, whether an allowed op applies now or is parked for
+// approval. A nil Gate applies everything at once.
+type Gate interface {
+	// Park reports whether the op must wait for approval.
+	Park(ctx context.Context, q *delegation.Question) (bool, error)
+}
+
+// ErrParked is returned for an op that a Gate parked; the pipeline has no approval requests yet,
+// so a gate that parks makes the op fail safe instead of applying it.
+var ErrParked = errors.New("change: op needs approval")
+
+// Observer is told the outcome and duration of every submitted op (for metrics).
+type Observer func(action delegation.Action, outcome audit.Outcome, d time.Duration)
+
+// Pipeline is the one path of every change.
+type Pipeline struct {
+	store    Store
+	authz    delegation.Authorizer
+	gate     Gate
+	log      *slog.Logger
+	now      func() time.Time
+	observer Observer
+}
+
+// Option configures a Pipeline.
+type Option func(*Pipeline)
+
+// WithGate sets the approval gate.
+func WithGate(g Gate) Option { return func(p *Pipeline) { p.gate = g } }
+
+// WithClock replaces time.Now (tests).
+func WithClock(now func() time.Time) Option { return func(p *Pipeline) { p.now = now } }
+
+// WithObserver sets a function told about every op.
+func WithObserver(o Observer) Option { return func(p *Pipeline) { p.observer = o } }
+
+// New returns a pipeline writing to store and asking authz.
+func New(store Store, authz delegation.Authorizer, log *slog.Logger, opts ...Option) *Pipeline {
+	p := &Pipeline{store: store, authz: authz, log: log, now: time.Now}
+	for _, o := range opts {
+		o(p)
+	}
+	return p
+}
+
+// Authorizer returns the pipeline's authorizer, for transports that ask about reads.
+func (p *Pipeline) Authorizer() delegation.Authorizer { return p.authz }
+
+// Submit runs op for actor. It returns the result with a nil error when the op was applied.
+// A denial returns a *DeniedError (errors.Is ErrDenied) after recording it; a change that was
+// allowed but cannot be applied returns the directory error (ErrNotFound, ErrConflict,
+// ErrStale, ErrInvalid) after recording the failure. In every such case nothing was changed.
+func (p *Pipeline) Submit(ctx context.Context, actor delegation.Actor, meta Meta, op Op) (Result, error) {
+	results, err := p.SubmitBatch(ctx, actor, meta, []Op{op})
+	if len(results) == 1 {
+		return results[0], err
+	}
+	return Result{}, err
+}
+
+// SubmitBatch runs ops for actor in one transaction: each is authorized and audited on its own,
+// and they are applied all together or not at all. The first op that is denied or fails stops
+// the batch; its attempt is recorded and its error returned, with its result last in the slice.
+func (p *Pipeline) SubmitBatch(ctx context.Context, actor delegation.Actor, meta Meta, ops []Op) ([]Result, error) {
+	start := p.now()
+	for i := range ops {
+		if err := ops[i].check(); err != nil {
+			return nil, err
+		}
+	}
+	var (
+		results []Result
+		stop    *attempt // the op that stopped the batch, recorded after the rollback
+	)
+	err := p.store.InTx(ctx, func(tx Tx) error {
+		results = results[:0]
+		for i := range ops {
+			r, a, err := p.apply(ctx, tx, actor, meta, &ops[i])
+			if err != nil {
+				stop = a
+				return err
+			}
+			results = append(results, r)
+		}
+		return nil
+	})
+	if stop != nil && stop.ev != nil {
+		idx, rerr := p.record(ctx, stop.ev)
+		if rerr != nil {
+			return nil, errors.Join(err, rerr)
+		}
+		stop.result.Event = idx
+		var denied *DeniedError
+		if errors.As(err, &denied) {
+			denied.Event = idx
+		}
+		results = append(results, stop.result)
+	}
+	p.observe(ops, results, err, start)
+	if err != nil {
+		if stop == nil {
+			err = fmt.Errorf("change: %s: %w", ops[0].Action, err)
+		}
+		return results, err
+	}
+	return results, nil
+}
+
+// attempt is an op that did not apply: the event that records it and the result to report.
+type attempt struct {
+	ev     *audit.Event
+	result Result
+}
+
+// apply plans, authorizes, gates and writes one op inside tx.
+func (p *Pipeline) apply(ctx context.Context, tx Tx, actor delegation.Actor, meta Meta, op *Op) (Result, *attempt, error) {
+	now := audit.Timestamp(p.now())
+	pl, planErr := p.plan(ctx, tx, op, actor, now)
+	q := &delegation.Question{Actor: actor, Action: op.Action, Target: op.Target}
+	if pl != nil {
+		q.Target, q.Before, q.After, q.Touched = pl.target, pl.before, pl.after, pl.touched
+	}
+	// The decision comes first even when planning failed, so that an actor without rights
+	// learns nothing about the target (not even whether it exists).
+	dec := p.authz.Decide(ctx, q)
+	if !dec.Allow {
+		ev := p.event(actor, meta, op, q.Target, now)
+		ev.Outcome, ev.Reason, ev.Message = audit.Denied, dec.Reason, dec.Message
+		return Result{}, &attempt{ev: ev, result: Result{Outcome: audit.Denied, Target: q.Target}},
+			&DeniedError{Reason: dec.Reason, Message: dec.Message}
+	}
+	if planErr == nil && p.gate != nil {
+		park, err := p.gate.Park(ctx, q)
+		if err != nil {
+			return Result{}, nil, fmt.Errorf("gate: %w", err)
+		}
+		if park {
+			planErr = ErrParked
+		}
+	}
+	if planErr == nil {
+		planErr = pl.write(ctx)
+	}
+	if planErr != nil {
+		return Result{}, p.failure(actor, meta, op, q.Target, dec, now, planErr), planErr
+	}
+
+	ev := p.event(actor, meta, op, pl.target, now)
+	ev.Outcome, ev.Authority = audit.Applied, dec.Authority
+	ev.Target.Version = pl.version
+	ev.Before, ev.After = diff(pl.before, pl.after)
+	if pl.relBefore != nil || pl.relAfter != nil {
+		ev.Before, ev.After = pl.relBefore, pl.relAfter
+	}
+	idx, err := tx.AppendEvent(ctx, ev)
+	if err != nil {
+		return Result{}, nil, err
+	}
+	payload, err := json.Marshal(outboxMessage{Index: idx, Action: op.Action, Target: ev.Target, State: pl.after})
+	if err != nil {
+		return Result{}, nil, fmt.Errorf("encode outbox message: %w", err)
+	}
+	if err := tx.Enqueue(ctx, "directory", idx, payload); err != nil {
+		return Result{}, nil, err
+	}
+	return Result{Outcome: audit.Applied, Event: idx, Target: pl.target, Version: pl.version, Secret: pl.secret}, nil, nil
+}
+
+// failure records an allowed op that could not be applied, when the cause is the request or
+// the state of the directory; infrastructure errors are returned unrecorded (nothing could be
+// written then anyway).
+func (p *Pipeline) failure(actor delegation.Actor, meta Meta, op *Op, target directory.Ref, dec delegation.Decision, now time.Time, err error) *attempt {
+	reason := FailureReason(err)
+	if reason == "" {
+		return nil
+	}
+	ev := p.event(actor, meta, op, target, now)
+	ev.Outcome, ev.Authority, ev.Reason, ev.Message = audit.Failed, dec.Authority, reason, err.Error()
+	return &attempt{ev: ev, result: Result{Outcome: audit.Failed, Target: target}}
+}
+
+// FailureReason is the stable reason code for an error the pipeline returns, or "" for an
+// infrastructure error.
+func FailureReason(err error) string {
+	switch {
+	case errors.Is(err, ErrDenied):
+		var d *DeniedError
+		if errors.As(err, &d) {
+			return d.Reason
+		}
+		return delegation.ReasonNotAuthorized
+	case errors.Is(err, directory.ErrStale):
+		return "stale_version"
+	case errors.Is(err, directory.ErrNotFound):
+		return "not_found"
+	case errors.Is(err, directory.ErrConflict):
+		return "conflict"
+	case errors.Is(err, directory.ErrInvalid):
+		return "invalid"
+	case errors.Is(err, ErrParked):
+		return "approval_required"
+	}
+	return ""
+}
+
+// record writes the event of an attempt that changed nothing, in a transaction of its own.
+func (p *Pipeline) record(ctx context.Context, ev *audit.Event) (int64, error) {
+	var idx int64
+	err := p.store.InTx(ctx, func(tx Tx) error {
+		var err error
+		idx, err = tx.AppendEvent(ctx, ev)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("change: record %s attempt on %s: %w", ev.Outcome, ev.Target.Name, err)
+	}
+	return idx, nil
+}
+
+func (p *Pipeline) event(actor delegation.Actor, meta Meta, op *Op, target directory.Ref, now time.Time) *audit.Event {
+	ev := &audit.Event{
+		Time: now, Actor: actor.Principal(), Action: string(op.Action),
+		Target:        audit.Target{Type: string(target.Kind), ID: target.ID, Name: target.String()},
+		Justification: op.Justification, RequestID: meta.RequestID, Transport: meta.Transport,
+		ClientAddr: meta.ClientAddr, UserAgent: meta.UserAgent,
+	}
+	if meta.OnBehalfOf != nil {
+		p := meta.OnBehalfOf.Principal()
+		ev.OnBehalfOf = &p
+	}
+	return ev
+}
+
+func (p *Pipeline) observe(ops []Op, results []Result, err error, start time.Time) {
+	if p.observer == nil {
+		return
+	}
+	d := p.now().Sub(start) / time.Duration(max(len(ops), 1))
+	for i, r := range results {
+		p.observer(ops[i].Action, r.Outcome, d)
+	}
+	if err != nil && len(results) < len(ops) && FailureReason(err) == "" {
+		p.observer(ops[len(results)].Action, audit.Failed, d)
+	}
+}
+
+// outboxMessage is what connectors receive: the event index, and the target's full state after
+// the change (nil after a delete).
+type outboxMessage struct {
+	Index  int64             `json:"index"`
+	Action delegation.Action `json:"action"`
+	Target audit.Target      `json:"target"`
+	State  map[string]any    `json:"state,omitempty"`
+}
+
+// diff returns what an audit event records of a change: for a create only the after state, for
+// a delete only the before state, for an update the attributes that differ, on both sides, an
+// unset value as null.
+func diff(before, after map[string]any) (map[string]any, map[string]any) {
+	switch {
+	case before == nil:
+		return nil, set(after)
+	case after == nil:
+		return set(before), nil
+	}
+	b, a := map[string]any{}, map[string]any{}
+	for k := range keysOf(before, after) {
+		bv, av := unset(before[k]), unset(after[k])
+		if reflect.DeepEqual(bv, av) {
+			continue
+		}
+		b[k], a[k] = bv, av
+	}
+	if len(a) == 0 {
+		return nil, nil
+	}
+	return b, a
+}
+
+// set keeps the attributes that have a value.
+func set(m map[string]any) map[string]any {
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		if v = unset(v); v != nil {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// unset maps the empty forms of a value (an empty string, an empty list) to nil.
+func unset(v any) any {
+	switch x := v.(type) {
+	case string:
+		if x == "" {
+			return nil
+		}
+	case []map[string]string:
+		if len(x) == 0 {
+			return nil
+		}
+	}
+	return v
+}
+
+func keysOf(ms ...map[string]any) map[string]struct{} {
+	keys := map[string]struct{}{}
+	for _, m := range ms {
+		for k := range m {
+			keys[k] = struct{}{}
+		}
+	}
+	return keys
+}

@@ -1,0 +1,134 @@
+package change
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/deputy-iam/deputy/internal/delegation"
+	"github.com/deputy-iam/deputy/internal/directory"
+)
+
+// plan is an op resolved against the current state: its target, the target's attributes before
+// and after (nil before a create, nil after a delete), and the write that makes it so. Nothing is
+// written until the op has been authorized.
+type plan struct {
+	target  directory.Ref
+	before  map[string]any
+	after   map[string]any
+	touched []string
+	version int64 // the target's version after the write
+	write   func(ctx context.Context) error
+	// relBefore and relAfter replace the attribute diff in the audit event for ops that change
+	// a relation rather than attributes (a membership, a token).
+	relBefore, relAfter map[string]any
+	secret              string
+}
+
+// planner holds what every handler needs.
+type planner struct {
+	tx    Tx
+	op    *Op
+	actor delegation.Actor
+	now   time.Time
+}
+
+// plan resolves op against the state in tx.
+func (p *Pipeline) plan(ctx context.Context, tx Tx, op *Op, actor delegation.Actor, now time.Time) (*plan, error) {
+	pl := &planner{tx: tx, op: op, actor: actor, now: now}
+	switch op.Action {
+	case delegation.OUCreate:
+		return pl.ouCreate(ctx)
+	case delegation.OUUpdate:
+		return pl.ouUpdate(ctx)
+	case delegation.OUMove:
+		return pl.ouMove(ctx)
+	case delegation.OUDelete:
+		return pl.ouDelete(ctx)
+	case delegation.UserCreate:
+		return pl.userCreate(ctx)
+	case delegation.UserUpdate:
+		return pl.userUpdate(ctx)
+	case delegation.UserMove:
+		return pl.userMove(ctx)
+	case delegation.UserDisable:
+		return pl.userSetStatus(ctx, directory.StatusDisabled)
+	case delegation.UserEnable:
+		return pl.userSetStatus(ctx, directory.StatusActive)
+	case delegation.UserDelete:
+		return pl.userDelete(ctx)
+	case delegation.UserIssueToken:
+		return pl.userIssueToken(ctx)
+	case delegation.GroupCreate:
+		return pl.groupCreate(ctx)
+	case delegation.GroupUpdate:
+		return pl.groupUpdate(ctx)
+	case delegation.GroupMove:
+		return pl.groupMove(ctx)
+	case delegation.GroupDelete:
+		return pl.groupDelete(ctx)
+	case delegation.GroupAddMember:
+		return pl.groupAddMember(ctx)
+	case delegation.GroupRemoveMember:
+		return pl.groupRemoveMember(ctx)
+	case delegation.SACreate:
+		return pl.saCreate(ctx)
+	case delegation.SAUpdate:
+		return pl.saUpdate(ctx)
+	case delegation.SAMove:
+		return pl.saMove(ctx)
+	case delegation.SADelete:
+		return pl.saDelete(ctx)
+	}
+	return nil, directory.Invalid("action", "unknown action %q", op.Action)
+}
+
+// checkVersion enforces the op's If-Match.
+func (pl *planner) checkVersion(have int64) error {
+	if pl.op.IfVersion != 0 && pl.op.IfVersion != have {
+		return directory.StaleVersion(pl.op.IfVersion, have)
+	}
+	return nil
+}
+
+// ou resolves an OU reference given in field; a missing OU is a field error, not a 404, since
+// the request names it as a value.
+func (pl *planner) ou(ctx context.Context, field, key string) (directory.OU, error) {
+	o, err := pl.tx.OU(ctx, directory.ParseRef(directory.KindOU, key))
+	if errors.Is(err, directory.ErrNotFound) {
+		return o, directory.Invalid(field, "there is no OU %q", key)
+	}
+	return o, err
+}
+
+// user resolves a user reference given in field.
+func (pl *planner) user(ctx context.Context, field, key string) (directory.User, error) {
+	u, err := pl.tx.User(ctx, directory.ParseRef(directory.KindUser, key))
+	if errors.Is(err, directory.ErrNotFound) {
+		return u, directory.Invalid(field, "there is no user %q", key)
+	}
+	return u, err
+}
+
+// owners resolves a list of owner references to users.
+func (pl *planner) owners(ctx context.Context, keys []string) ([]directory.Ref, error) {
+	refs := make([]directory.Ref, 0, len(keys))
+	seen := map[string]bool{}
+	for _, k := range keys {
+		u, err := pl.user(ctx, "owners", k)
+		if err != nil {
+			return nil, err
+		}
+		if !seen[u.ID] {
+			seen[u.ID] = true
+			refs = append(refs, u.Ref())
+		}
+	}
+	return refs, nil
+}
+
+// errUnchanged is the conflict of a move or status change that would change nothing.
+func errUnchanged(format string, args ...any) error {
+	return &directory.ConflictError{Message: fmt.Sprintf(format, args...)}
+}

@@ -1,0 +1,74 @@
+package change
+
+import (
+	"context"
+	"time"
+
+	"github.com/deputy-iam/deputy/internal/audit"
+	"github.com/deputy-iam/deputy/internal/credential"
+	"github.com/deputy-iam/deputy/internal/delegation"
+	"github.com/deputy-iam/deputy/internal/directory"
+)
+
+// Store runs write transactions. InTx commits when fn returns nil and rolls back otherwise; a
+// committed transaction survives a crash of the process.
+type Store interface {
+	InTx(ctx context.Context, fn func(tx Tx) error) error
+}
+
+// Tx is what the pipeline reads and writes inside one transaction. Reads see the transaction's
+// own writes. Unique-value collisions come back as errors matching directory.ErrConflict that
+// name the field; a version that does not match comes back as directory.ErrStale.
+type Tx interface {
+	directory.Reader
+
+	InsertOU(ctx context.Context, ou *directory.OU) error
+	// UpdateOU writes ou (name, parent, path, protected) at version ou.Version+1 if the stored
+	// version is still ou.Version, and rewrites the paths of its descendants when its path changed.
+	UpdateOU(ctx context.Context, ou *directory.OU, oldPath string) error
+	DeleteOU(ctx context.Context, id string) error
+	// OUContents counts the child OUs, users, groups and service accounts directly in an OU.
+	OUContents(ctx context.Context, id string) (int, error)
+
+	InsertUser(ctx context.Context, u *directory.User) error
+	// UpdateUser writes u at version u.Version+1 if the stored version is still u.Version.
+	UpdateUser(ctx context.Context, u *directory.User) error
+	DeleteUser(ctx context.Context, id string) error
+	// Reports counts the users whose manager is id.
+	Reports(ctx context.Context, id string) (int, error)
+	// SoleOwnerOf lists the service accounts whose only owner is the user id.
+	SoleOwnerOf(ctx context.Context, id string) ([]directory.Ref, error)
+
+	InsertGroup(ctx context.Context, g *directory.Group) error
+	// UpdateGroup writes g, owners included, at version g.Version+1 if the stored version is
+	// still g.Version.
+	UpdateGroup(ctx context.Context, g *directory.Group) error
+	DeleteGroup(ctx context.Context, id string) error
+	// IsMember reports whether member is a direct member of the group.
+	IsMember(ctx context.Context, groupID string, member directory.Ref) (bool, error)
+	// AddMember and RemoveMember change g's direct members and move g to version g.Version+1
+	// (with the same check as UpdateGroup), updated at now.
+	AddMember(ctx context.Context, g *directory.Group, m directory.Member, now time.Time) error
+	RemoveMember(ctx context.Context, g *directory.Group, member directory.Ref, now time.Time) error
+	// Contains reports whether group outer contains group inner, directly or through nesting.
+	Contains(ctx context.Context, outerID, innerID string) (bool, error)
+
+	InsertServiceAccount(ctx context.Context, s *directory.ServiceAccount) error
+	UpdateServiceAccount(ctx context.Context, s *directory.ServiceAccount) error
+	DeleteServiceAccount(ctx context.Context, id string) error
+
+	InsertToken(ctx context.Context, t *credential.Token) error
+
+	// Tier0Holders counts the active users who hold the tier-0 admin role.
+	Tier0Holders(ctx context.Context) (int, error)
+	// IsTier0 reports whether the user holds the tier-0 admin role.
+	IsTier0(ctx context.Context, userID string) (bool, error)
+	// InsertAssignment stores a new assignment.
+	InsertAssignment(ctx context.Context, a *delegation.Assignment) error
+
+	// AppendEvent gives e the next index of the audit log, stores its canonical encoding and
+	// returns the index. Indexes are dense and follow commit order.
+	AppendEvent(ctx context.Context, e *audit.Event) (int64, error)
+	// Enqueue adds a message to the outbox for the connectors.
+	Enqueue(ctx context.Context, topic string, eventIndex int64, payload []byte) error
+}

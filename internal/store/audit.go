@@ -1,0 +1,127 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/deputy-iam/deputy/internal/audit"
+	"github.com/deputy-iam/deputy/internal/directory"
+)
+
+// AppendEvent allocates the next index from audit_head (whose row lock, on PostgreSQL, orders
+// concurrent appenders by commit) and stores the event's canonical encoding.
+func (t *tx) AppendEvent(ctx context.Context, e *audit.Event) (int64, error) {
+	var size int64
+	if err := t.queryRow(ctx, "UPDATE audit_head SET size = size + 1 WHERE id = 1 RETURNING size").Scan(&size); err != nil {
+		return 0, fmt.Errorf("store: allocate audit index: %w", err)
+	}
+	e.Index = size - 1
+	body, err := audit.Encode(e)
+	if err != nil {
+		return 0, err
+	}
+	_, err = t.exec(ctx, `INSERT INTO audit_events (idx, at, actor_id, actor_name, action, target_type, target_id,
+		target_name, outcome, transport, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		e.Index, micros(e.Time), e.Actor.ID, e.Actor.Name, e.Action, e.Target.Type, e.Target.ID, e.Target.Name,
+		string(e.Outcome), e.Transport, body)
+	if err != nil {
+		return 0, fmt.Errorf("store: append audit event: %w", err)
+	}
+	return e.Index, nil
+}
+
+// Enqueue adds an outbox message.
+func (t *tx) Enqueue(ctx context.Context, topic string, eventIndex int64, payload []byte) error {
+	_, err := t.exec(ctx, "INSERT INTO outbox (topic, event_idx, payload, created_at) VALUES (?, ?, ?, ?)",
+		topic, eventIndex, payload, micros(nowUTC()))
+	if err != nil {
+		return fmt.Errorf("store: enqueue: %w", err)
+	}
+	return nil
+}
+
+// Event returns the event at index.
+func (c *conn) Event(ctx context.Context, index int64) (audit.Event, error) {
+	var body []byte
+	err := c.queryRow(ctx, "SELECT body FROM audit_events WHERE idx = ?", index).Scan(&body)
+	if errors.Is(err, sql.ErrNoRows) {
+		return audit.Event{}, fmt.Errorf("audit event %d: %w", index, directory.ErrNotFound)
+	}
+	if err != nil {
+		return audit.Event{}, fmt.Errorf("store: read audit event %d: %w", index, err)
+	}
+	return audit.Decode(body)
+}
+
+// Events searches the trail, newest first.
+func (c *conn) Events(ctx context.Context, q audit.Query) ([]audit.Event, int64, error) {
+	var (
+		conds []string
+		args  []any
+	)
+	add := func(cond string, a ...any) {
+		conds = append(conds, cond)
+		args = append(args, a...)
+	}
+	if q.Actor != "" {
+		add("(actor_id = ? OR actor_name = ?)", q.Actor, q.Actor)
+	}
+	if q.Target != "" {
+		add("(target_id = ? OR target_name = ?)", q.Target, q.Target)
+	}
+	if q.Action != "" {
+		add("action = ?", q.Action)
+	}
+	if q.Outcome != "" {
+		add("outcome = ?", string(q.Outcome))
+	}
+	if q.Transport != "" {
+		add("transport = ?", q.Transport)
+	}
+	if !q.Since.IsZero() {
+		add("at >= ?", micros(q.Since))
+	}
+	if !q.Until.IsZero() {
+		add("at < ?", micros(q.Until))
+	}
+	if q.Before > 0 {
+		add("idx < ?", q.Before)
+	}
+	limit := clampLimit(q.Limit)
+	query := "SELECT idx, body FROM audit_events"
+	if len(conds) > 0 {
+		query += " WHERE " + strings.Join(conds, " AND ")
+	}
+	query += fmt.Sprintf(" ORDER BY idx DESC LIMIT %d", limit+1)
+	rows, err := c.rawQuery(ctx, query, args...)
+	if err != nil {
+		return nil, 0, fmt.Errorf("store: search audit events: %w", err)
+	}
+	defer rows.Close()
+	var (
+		events []audit.Event
+		next   int64
+	)
+	for rows.Next() {
+		var (
+			idx  int64
+			body []byte
+		)
+		if err := rows.Scan(&idx, &body); err != nil {
+			return nil, 0, fmt.Errorf("store: search audit events: %w", err)
+		}
+		if len(events) == limit {
+			next = events[len(events)-1].Index
+			break
+		}
+		e, err := audit.Decode(body)
+		if err != nil {
+			return nil, 0, err
+		}
+		events = append(events, e)
+	}
+	return events, next, rows.Err()
+}

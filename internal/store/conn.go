@@ -1,0 +1,241 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/deputy-iam/deputy/internal/directory"
+)
+
+// dialect holds what differs between the engines. Queries are written once, with "?"
+// placeholders, and rebound for PostgreSQL.
+type dialect struct {
+	name    string
+	dollar  bool   // placeholders are $1, $2, ...
+	fold    string // the SQL function that folds case like filter.Fold
+	collate string // appended to string comparisons so ordering is by code point
+	// jsonText extracts the string member key of a JSON text column; key has been checked
+	// to hold only letters, digits, _ and -.
+	jsonText func(col, key string) string
+	// lockSQL takes a transaction-scoped lock on a named resource, or is empty when the
+	// engine's single writer already serializes every write transaction.
+	lockSQL string
+}
+
+var (
+	sqliteDialect = &dialect{
+		name: "sqlite", fold: "deputy_fold",
+		jsonText: func(col, key string) string { return fmt.Sprintf(`json_extract(%s, '$."%s"')`, col, key) },
+	}
+	postgresDialect = &dialect{
+		name: "postgres", dollar: true, fold: "lower", collate: ` COLLATE "C"`,
+		jsonText: func(col, key string) string { return fmt.Sprintf("(%s::jsonb ->> '%s')", col, key) },
+		lockSQL:  "SELECT pg_advisory_xact_lock(?)",
+	}
+)
+
+// Lock keys for serializing checks that read more than the rows they write (write skew).
+const (
+	lockNesting = 1 // group nesting cycle checks
+	lockTier0   = 2 // "is this the last tier-0 admin" checks
+)
+
+// rebind rewrites "?" placeholders as "$n" for PostgreSQL, leaving quoted text alone.
+func (d *dialect) rebind(q string) string {
+	if !d.dollar {
+		return q
+	}
+	var b strings.Builder
+	n, quoted := 0, false
+	for i := 0; i < len(q); i++ {
+		c := q[i]
+		switch {
+		case c == '\'':
+			quoted = !quoted
+		case c == '?' && !quoted:
+			n++
+			b.WriteString("$" + strconv.Itoa(n))
+			continue
+		}
+		b.WriteByte(c)
+	}
+	return b.String()
+}
+
+// stmtCache keeps prepared statements by query text, so the hot SQLite paths do not re-parse
+// SQL on every call. PostgreSQL needs none: pgx caches prepared statements per connection.
+type stmtCache struct {
+	prepare func(ctx context.Context, q string) (*sql.Stmt, error)
+	mu      sync.Mutex
+	m       map[string]*sql.Stmt
+}
+
+func newStmtCache(prepare func(ctx context.Context, q string) (*sql.Stmt, error)) *stmtCache {
+	return &stmtCache{prepare: prepare, m: map[string]*sql.Stmt{}}
+}
+
+func (c *stmtCache) get(ctx context.Context, q string) (*sql.Stmt, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if st, ok := c.m[q]; ok {
+		return st, nil
+	}
+	st, err := c.prepare(ctx, q)
+	if err != nil {
+		return nil, fmt.Errorf("prepare %q: %w", firstLine(q), err)
+	}
+	c.m[q] = st
+	return st, nil
+}
+
+func (c *stmtCache) close() {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, st := range c.m {
+		st.Close()
+	}
+	c.m = map[string]*sql.Stmt{}
+}
+
+// conn runs queries on the read pool or inside a write transaction.
+type conn struct {
+	d     *dialect
+	db    *sql.DB    // the pool for queries outside a transaction
+	tx    *sql.Tx    // the write transaction, or nil
+	cache *stmtCache // nil: run queries unprepared
+}
+
+// stmt returns the cached statement for q, bound to the transaction when there is one, or nil
+// when this connection does not cache statements.
+func (c *conn) stmt(ctx context.Context, q string) (*sql.Stmt, error) {
+	if c.cache == nil {
+		return nil, nil
+	}
+	st, err := c.cache.get(ctx, q)
+	if err != nil || c.tx == nil {
+		return st, err
+	}
+	return c.tx.StmtContext(ctx, st), nil
+}
+
+func (c *conn) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	st, err := c.stmt(ctx, q)
+	switch {
+	case err != nil:
+		return nil, err
+	case st == nil:
+		q = c.d.rebind(q)
+		if c.tx != nil {
+			return c.tx.ExecContext(ctx, q, args...)
+		}
+		return c.db.ExecContext(ctx, q, args...)
+	}
+	return st.ExecContext(ctx, args...)
+}
+
+func (c *conn) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	st, err := c.stmt(ctx, q)
+	switch {
+	case err != nil:
+		return nil, err
+	case st == nil:
+		return c.rawQuery(ctx, q, args...)
+	}
+	return st.QueryContext(ctx, args...)
+}
+
+func (c *conn) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
+	st, err := c.stmt(ctx, q)
+	if err != nil || st == nil {
+		// On a preparation error, running the query unprepared makes Scan report it.
+		return c.rawQueryRow(ctx, q, args...)
+	}
+	return st.QueryRowContext(ctx, args...)
+}
+
+// rawQuery runs a query built at run time (filters), which is not worth caching.
+func (c *conn) rawQuery(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	q = c.d.rebind(q)
+	if c.tx != nil {
+		return c.tx.QueryContext(ctx, q, args...)
+	}
+	return c.db.QueryContext(ctx, q, args...)
+}
+
+func (c *conn) rawQueryRow(ctx context.Context, q string, args ...any) *sql.Row {
+	q = c.d.rebind(q)
+	if c.tx != nil {
+		return c.tx.QueryRowContext(ctx, q, args...)
+	}
+	return c.db.QueryRowContext(ctx, q, args...)
+}
+
+// lock takes a transaction-scoped lock on key where the engine needs one.
+func (c *conn) lock(ctx context.Context, key int64) error {
+	if c.d.lockSQL == "" || c.tx == nil {
+		return nil
+	}
+	if _, err := c.exec(ctx, c.d.lockSQL, key); err != nil {
+		return fmt.Errorf("store: lock %d: %w", key, err)
+	}
+	return nil
+}
+
+// uniqueFields maps unique indexes (by name on PostgreSQL, by column on SQLite) to the field a
+// client wrote.
+var uniqueFields = map[string]string{
+	"users_username_uq": "username", "users.username_key": "username",
+	"users_email_uq": "email", "users.email_key": "email",
+	"users_employee_id_uq": "employee_id", "users.employee_id_key": "employee_id",
+	"groups_name_uq": "name", "groups.name_key": "name",
+	"service_accounts_name_uq": "name", "service_accounts.name_key": "name",
+	"ous_path_uq": "name", "ous.path_key": "name",
+}
+
+// mapWriteError turns a unique-constraint violation into a directory conflict naming the field.
+func mapWriteError(err error, what string) error {
+	if err == nil {
+		return nil
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "23505" {
+		return conflictOn(uniqueFields[pgErr.ConstraintName], what)
+	}
+	msg := err.Error()
+	if i := strings.Index(msg, "UNIQUE constraint failed: "); i >= 0 {
+		cols := msg[i+len("UNIQUE constraint failed: "):]
+		if j := strings.IndexAny(cols, ", )"); j >= 0 {
+			cols = cols[:j]
+		}
+		return conflictOn(uniqueFields[cols], what)
+	}
+	return fmt.Errorf("store: write %s: %w", what, err)
+}
+
+func conflictOn(field, what string) error {
+	if field == "" {
+		return directory.Conflict("", "%s collides with an existing object", what)
+	}
+	if what == "OU" {
+		return directory.Conflict(field, "an OU of that name already exists under the same parent")
+	}
+	return directory.Conflict(field, "is already used by another %s", what)
+}
+
+func firstLine(q string) string {
+	q = strings.TrimSpace(q)
+	if i := strings.IndexByte(q, '\n'); i > 0 {
+		return q[:i]
+	}
+	return q
+}

@@ -1,0 +1,191 @@
+// Package store persists Deputy's state in SQLite (embedded, the default) or PostgreSQL, behind
+// the interfaces the domain packages declare. All SQL lives here. Both engines share one schema,
+// migrated by numbered embedded files per dialect, and one test suite (storetest).
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/deputy-iam/deputy/internal/change"
+)
+
+// Store is an open database: a pool of readers and, for writes, the pipeline's transactions.
+// Its read methods (promoted from the reader connection) implement directory.Reader,
+// audit.Reader and the authorizers' stores.
+type Store struct {
+	*conn                 // reads, outside any transaction
+	write   *sql.DB       // PostgreSQL: the shared pool; SQLite: the writer's pool of one
+	wconn   *sql.Conn     // SQLite: the one writer connection, held for the store's life
+	wsem    chan struct{} // SQLite: serializes use of wconn
+	wcache  *stmtCache    // SQLite: statements prepared on wconn
+	closers []*sql.DB
+	log     *slog.Logger
+}
+
+// Open connects to the database at dsn: a "postgres://" or "postgresql://" URL selects
+// PostgreSQL, anything else is the path of an SQLite file (created when missing). It applies
+// pending migrations before returning.
+func Open(ctx context.Context, dsn string, log *slog.Logger) (*Store, error) {
+	if err := checkSchemas(); err != nil {
+		return nil, err
+	}
+	var (
+		s   *Store
+		err error
+	)
+	if IsPostgres(dsn) {
+		s, err = openPostgres(ctx, dsn)
+	} else {
+		s, err = openSQLite(ctx, dsn)
+	}
+	if err != nil {
+		return nil, err
+	}
+	s.log = log
+	if err := s.migrate(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	if s.d.name == "sqlite" {
+		// Hold the writer's connection so its prepared statements live as long as the store
+		// and can be bound into every transaction.
+		if s.wconn, err = s.write.Conn(ctx); err != nil {
+			s.Close()
+			return nil, fmt.Errorf("store: writer connection: %w", err)
+		}
+		s.wsem = make(chan struct{}, 1)
+		s.wcache = newStmtCache(s.wconn.PrepareContext)
+	}
+	return s, nil
+}
+
+// IsPostgres reports whether dsn selects PostgreSQL.
+func IsPostgres(dsn string) bool {
+	return strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://")
+}
+
+// Dialect names the engine: "sqlite" or "postgres".
+func (s *Store) Dialect() string { return s.d.name }
+
+// Close closes every connection. On SQLite it first checkpoints the write-ahead log so the
+// database file is complete on its own.
+func (s *Store) Close() error {
+	s.wcache.close()
+	s.cache.close()
+	if s.wconn != nil {
+		if _, err := s.wconn.ExecContext(context.Background(), "PRAGMA wal_checkpoint(TRUNCATE)"); err != nil && s.log != nil {
+			s.log.Warn("store: checkpoint on close", "err", err)
+		}
+		s.wconn.Close()
+	}
+	var errs []error
+	for _, db := range s.closers {
+		errs = append(errs, db.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// Ping checks that the database answers (for readiness probes).
+func (s *Store) Ping(ctx context.Context) error {
+	var one int
+	if err := s.db.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
+		return fmt.Errorf("store: ping: %w", err)
+	}
+	return nil
+}
+
+// InTx implements change.Store: fn runs in one write transaction that commits when it returns
+// nil. On SQLite the transaction takes the write lock at its start (BEGIN IMMEDIATE), so it never
+// fails half-way on a lock upgrade.
+func (s *Store) InTx(ctx context.Context, fn func(tx change.Tx) error) error {
+	release, err := s.acquireWriter(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
+	var sqlTx *sql.Tx
+	if s.wconn != nil {
+		sqlTx, err = s.wconn.BeginTx(ctx, nil)
+	} else {
+		sqlTx, err = s.write.BeginTx(ctx, nil)
+	}
+	if err != nil {
+		return fmt.Errorf("store: begin: %w", err)
+	}
+	t := &tx{conn: &conn{d: s.d, db: s.write, tx: sqlTx, cache: s.wcache}}
+	if err := fn(t); err != nil {
+		if rerr := sqlTx.Rollback(); rerr != nil && !errors.Is(rerr, sql.ErrTxDone) {
+			return errors.Join(err, fmt.Errorf("store: rollback: %w", rerr))
+		}
+		return err
+	}
+	if err := sqlTx.Commit(); err != nil {
+		return fmt.Errorf("store: commit: %w", err)
+	}
+	return nil
+}
+
+// acquireWriter waits for the SQLite writer connection (a no-op on PostgreSQL) and returns the
+// function that releases it.
+func (s *Store) acquireWriter(ctx context.Context) (func(), error) {
+	if s.wsem == nil {
+		return func() {}, nil
+	}
+	select {
+	case s.wsem <- struct{}{}:
+		return func() { <-s.wsem }, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("store: wait for the writer: %w", ctx.Err())
+	}
+}
+
+// writer runs fn with a conn on the writer outside any transaction (bookkeeping writes).
+func (s *Store) writer(ctx context.Context, fn func(c *conn) error) error {
+	release, err := s.acquireWriter(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
+	// On SQLite every statement of wcache is bound to wconn, so this runs on the writer.
+	return fn(&conn{d: s.d, db: s.write, cache: s.wcache})
+}
+
+// micros converts a time to the stored form: Unix microseconds, 0 for the zero time.
+func micros(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMicro()
+}
+
+// fromMicros converts a stored time back; 0 is the zero time.
+func fromMicros(us int64) time.Time {
+	if us == 0 {
+		return time.Time{}
+	}
+	return time.UnixMicro(us).UTC()
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// nullable stores an empty string as NULL (for optional unique columns).
+func nullable(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+// nowUTC is the wall clock for bookkeeping columns that are not part of any event.
+func nowUTC() time.Time { return time.Now().UTC() }
