@@ -30,9 +30,16 @@ type Result struct {
 	Event   int64         // index of the audit event that records the attempt
 	Target  directory.Ref // the object acted on, resolved (for a create: the new object)
 	Version int64         // the target's version after an applied change
-	// Secret is a credential created by the op (an API token), to be shown once. It is in no
-	// event and no log.
-	Secret string
+	// Credential is a credential the op created (an API token), to be shown once. Its secret is
+	// in no event and no log.
+	Credential *Issued
+}
+
+// Issued is a newly created credential.
+type Issued struct {
+	ID      string
+	Secret  string
+	Expires time.Time
 }
 
 // Gate decides, after authorization, whether an allowed op applies now or is parked for
@@ -200,7 +207,7 @@ func (p *Pipeline) apply(ctx context.Context, tx Tx, actor delegation.Actor, met
 	if err := tx.Enqueue(ctx, "directory", idx, payload); err != nil {
 		return Result{}, nil, err
 	}
-	return Result{Outcome: audit.Applied, Event: idx, Target: pl.target, Version: pl.version, Secret: pl.secret}, nil, nil
+	return Result{Outcome: audit.Applied, Event: idx, Target: pl.target, Version: pl.version, Credential: pl.issued}, nil, nil
 }
 
 // failure records an allowed op that could not be applied, when the cause is the request or

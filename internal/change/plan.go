@@ -23,7 +23,7 @@ type plan struct {
 	// relBefore and relAfter replace the attribute diff in the audit event for ops that change
 	// a relation rather than attributes (a membership, a token).
 	relBefore, relAfter map[string]any
-	secret              string
+	issued              *Issued
 }
 
 // planner holds what every handler needs.

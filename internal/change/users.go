@@ -210,7 +210,8 @@ func (pl *planner) userIssueToken(ctx context.Context) (*plan, error) {
 	tok, secret := credential.NewToken(string(directory.KindUser), cur.ID, in.Name, pl.now,
 		time.Duration(in.ExpiresInDays)*24*time.Hour)
 	fields := cur.Fields()
-	return &plan{target: cur.Ref(), before: fields, after: fields, version: cur.Version, secret: secret,
+	return &plan{target: cur.Ref(), before: fields, after: fields, version: cur.Version,
+		issued: &Issued{ID: tok.ID, Secret: secret, Expires: tok.Expires},
 		relAfter: map[string]any{"token": map[string]any{"id": tok.ID, "name": tok.Name,
 			"expires": tok.Expires.UTC().Format(time.RFC3339)}},
 		write: func(ctx context.Context) error { return pl.tx.InsertToken(ctx, &tok) }}, nil

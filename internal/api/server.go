@@ -1,0 +1,197 @@
+// Package api serves Deputy's REST API v1. Handlers decode a request, submit an op to the change
+// pipeline (writes) or ask the authorizer and read through the directory and audit readers
+// (reads), and render JSON. api/openapi.yaml is the contract.
+package api
+
+import (
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/deputy-iam/deputy/internal/audit"
+	"github.com/deputy-iam/deputy/internal/authn"
+	"github.com/deputy-iam/deputy/internal/change"
+	"github.com/deputy-iam/deputy/internal/delegation"
+	"github.com/deputy-iam/deputy/internal/directory"
+	"github.com/deputy-iam/deputy/internal/filter"
+	"github.com/deputy-iam/deputy/internal/httpx"
+)
+
+// Server holds the handlers' dependencies.
+type Server struct {
+	pipeline *change.Pipeline
+	authz    delegation.Authorizer
+	dir      directory.Reader
+	audit    audit.Reader
+	log      *slog.Logger
+}
+
+// New returns the API server.
+func New(pipeline *change.Pipeline, dir directory.Reader, auditReader audit.Reader, log *slog.Logger) *Server {
+	return &Server{pipeline: pipeline, authz: pipeline.Authorizer(), dir: dir, audit: auditReader, log: log}
+}
+
+// Register adds the API's routes to mux, each behind auth.
+func (s *Server) Register(mux *http.ServeMux, auth func(http.Handler) http.Handler) {
+	route := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, auth(h)) }
+
+	k := s.kinds()
+	ou, user, group, sa := k[directory.KindOU], k[directory.KindUser], k[directory.KindGroup], k[directory.KindServiceAccount]
+
+	route("GET /api/v1/me", s.me)
+
+	route("GET /api/v1/ous", s.list(ou))
+	route("POST /api/v1/ous", s.create(ou, delegation.OUCreate, func(op *change.Op) any {
+		op.OU = &directory.OUInput{}
+		return op.OU
+	}))
+	route("GET /api/v1/ous/{ou}", s.get(ou))
+	route("PATCH /api/v1/ous/{ou}", s.update(ou))
+	route("DELETE /api/v1/ous/{ou}", s.del(ou))
+	route("POST /api/v1/ous/{ou}/move", s.move(ou))
+
+	route("GET /api/v1/users", s.list(user))
+	route("POST /api/v1/users", s.create(user, delegation.UserCreate, func(op *change.Op) any {
+		op.User = &directory.UserInput{}
+		return op.User
+	}))
+	route("GET /api/v1/users/{user}", s.get(user))
+	route("PATCH /api/v1/users/{user}", s.update(user))
+	route("DELETE /api/v1/users/{user}", s.del(user))
+	route("POST /api/v1/users/{user}/disable", s.simple(user, delegation.UserDisable))
+	route("POST /api/v1/users/{user}/enable", s.simple(user, delegation.UserEnable))
+	route("POST /api/v1/users/{user}/move", s.move(user))
+	route("POST /api/v1/users/{user}/tokens", s.issueToken(user))
+
+	route("GET /api/v1/groups", s.list(group))
+	route("POST /api/v1/groups", s.create(group, delegation.GroupCreate, func(op *change.Op) any {
+		op.Group = &directory.GroupInput{}
+		return op.Group
+	}))
+	route("GET /api/v1/groups/{group}", s.get(group))
+	route("PATCH /api/v1/groups/{group}", s.update(group))
+	route("DELETE /api/v1/groups/{group}", s.del(group))
+	route("POST /api/v1/groups/{group}/move", s.move(group))
+	route("GET /api/v1/groups/{group}/members", s.listMembers(group))
+	route("POST /api/v1/groups/{group}/members", s.addMember(group))
+	route("DELETE /api/v1/groups/{group}/members/{member}", s.removeMember(group))
+
+	route("GET /api/v1/service-accounts", s.list(sa))
+	route("POST /api/v1/service-accounts", s.create(sa, delegation.SACreate, func(op *change.Op) any {
+		op.Service = &directory.ServiceAccountInput{}
+		return op.Service
+	}))
+	route("GET /api/v1/service-accounts/{sa}", s.get(sa))
+	route("PATCH /api/v1/service-accounts/{sa}", s.update(sa))
+	route("DELETE /api/v1/service-accounts/{sa}", s.del(sa))
+	route("POST /api/v1/service-accounts/{sa}/move", s.move(sa))
+
+	route("GET /api/v1/audit/events", s.listEvents)
+	route("GET /api/v1/audit/events/{index}", s.getEvent)
+
+	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+		httpx.WriteError(w, r, s.log, httpx.NewProblem(http.StatusNotFound, "no_route",
+			r.Method+" "+r.URL.Path+" is not part of the API; see /api/v1 in the documentation"))
+	})
+}
+
+// fail writes err as a problem.
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	httpx.WriteError(w, r, s.log, err)
+}
+
+// actor is the authenticated caller (the auth middleware guarantees one).
+func actor(r *http.Request) delegation.Actor {
+	a, _ := authn.ActorFrom(r.Context())
+	return a
+}
+
+// meta describes how a request arrived, for the audit record. The CLI identifies itself by its
+// User-Agent.
+func meta(r *http.Request) change.Meta {
+	ua := r.UserAgent()
+	transport := audit.TransportAPI
+	if strings.HasPrefix(ua, "deputy-cli/") {
+		transport = audit.TransportCLI
+	}
+	if len(ua) > 256 {
+		ua = ua[:256]
+	}
+	return change.Meta{Transport: transport, ClientAddr: httpx.ClientAddr(r), UserAgent: ua}
+}
+
+// submit runs op through the pipeline for the caller, adding the request's If-Match and
+// justification. On failure it writes the problem and returns false.
+func (s *Server) submit(w http.ResponseWriter, r *http.Request, op change.Op) (change.Result, bool) {
+	v, err := httpx.IfMatch(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return change.Result{}, false
+	}
+	op.IfVersion = v
+	op.Justification = strings.TrimSpace(r.Header.Get("Deputy-Justification"))
+	res, err := s.pipeline.Submit(r.Context(), actor(r), meta(r), op)
+	if res.Event > 0 || res.Outcome == audit.Applied {
+		w.Header().Set("Deputy-Audit-Event", strconv.FormatInt(res.Event, 10))
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return res, false
+	}
+	return res, true
+}
+
+// allowed asks the authorizer whether the caller may perform a read action on target, writing
+// a 403 when not.
+func (s *Server) allowed(w http.ResponseWriter, r *http.Request, action delegation.Action, target directory.Ref) bool {
+	a := actor(r)
+	if target.Kind == directory.KindUser && target.ID == "" && strings.EqualFold(target.Name, a.Name) {
+		target.ID = a.ID // the caller reading themselves
+	}
+	d := s.authz.Decide(r.Context(), &delegation.Question{Actor: a, Action: action, Target: target})
+	if !d.Allow {
+		s.fail(w, r, &change.DeniedError{Reason: d.Reason, Message: d.Message})
+		return false
+	}
+	return true
+}
+
+// listQuery reads filter, cursor and limit, checking the filter against schema.
+func listQuery(r *http.Request, schema filter.Schema) (directory.ListQuery, error) {
+	q := r.URL.Query()
+	expr, err := filter.Parse(q.Get("filter"), schema)
+	if err != nil {
+		return directory.ListQuery{}, err
+	}
+	lq := directory.ListQuery{Filter: expr, Cursor: q.Get("cursor")}
+	if l := q.Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 || n > directory.MaxLimit {
+			return lq, directory.Invalid("limit", "must be a number from 1 to %d", directory.MaxLimit)
+		}
+		lq.Limit = n
+	}
+	return lq, nil
+}
+
+// written answers a successful write with the object, its ETag and, for a create, its Location.
+func written(w http.ResponseWriter, status int, location string, version int64, body any) {
+	if location != "" {
+		w.Header().Set("Location", location)
+	}
+	if version > 0 {
+		w.Header().Set("ETag", httpx.ETag(version))
+	}
+	httpx.WriteJSON(w, status, body)
+}
+
+// moveInput is the body of every move.
+type moveInput struct {
+	To string `json:"to"`
+}
+
+// memberInput is the body of adding a member.
+type memberInput struct {
+	Member string `json:"member"`
+}

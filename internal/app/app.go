@@ -1,0 +1,122 @@
+// Package app wires Deputy together: configuration -> store -> pipeline -> servers. It is the
+// only package that names concrete stores and servers.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/deputy-iam/deputy/internal/api"
+	"github.com/deputy-iam/deputy/internal/audit"
+	"github.com/deputy-iam/deputy/internal/authn"
+	"github.com/deputy-iam/deputy/internal/change"
+	"github.com/deputy-iam/deputy/internal/config"
+	"github.com/deputy-iam/deputy/internal/delegation"
+	"github.com/deputy-iam/deputy/internal/httpx"
+	"github.com/deputy-iam/deputy/internal/store"
+)
+
+// App is a running Deputy: its store, its pipeline and what serves them.
+type App struct {
+	Config   config.Config
+	Store    *store.Store
+	Pipeline *change.Pipeline
+	Log      *slog.Logger
+	registry *prometheus.Registry
+}
+
+// Open opens the configured database (migrating it) and builds the pipeline.
+func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error) {
+	st, err := store.Open(ctx, cfg.DSN(), log)
+	if err != nil {
+		return nil, err
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	ops := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "deputy_ops_duration_seconds", Help: "Ops submitted to the change pipeline, by action and outcome.",
+		Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .1},
+	}, []string{"action", "outcome"})
+	reg.MustRegister(ops)
+	observe := func(action delegation.Action, outcome audit.Outcome, d time.Duration) {
+		ops.WithLabelValues(string(action), string(outcome)).Observe(d.Seconds())
+	}
+	p := change.New(st, delegation.NewTier0(st, log), log, change.WithObserver(observe))
+	return &App{Config: cfg, Store: st, Pipeline: p, Log: log, registry: reg}, nil
+}
+
+// Close closes the store.
+func (a *App) Close() error { return a.Store.Close() }
+
+// Handler returns the HTTP handler: the REST API, health and readiness probes, and metrics.
+func (a *App) Handler() http.Handler {
+	mux := http.NewServeMux()
+	auth := authn.New(a.Store, a.Store, a.Log)
+	api.New(a.Pipeline, a.Store, a.Store, a.Log).Register(mux, auth.Require)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := a.Store.Ping(ctx); err != nil {
+			a.Log.WarnContext(ctx, "not ready", "err", err)
+			httpx.WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "database": "unreachable"})
+			return
+		}
+		httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "ready", "database": a.Store.Dialect()})
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(a.registry, promhttp.HandlerOpts{Registry: a.registry}))
+	return httpx.Chain(mux, httpx.Observe(a.Log, httpx.NewMetrics(a.registry)), httpx.SecureHeaders)
+}
+
+// Listen opens the configured address.
+func (a *App) Listen() (net.Listener, error) {
+	l, err := net.Listen("tcp", a.Config.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", a.Config.Addr, err)
+	}
+	return l, nil
+}
+
+// Serve serves on l until ctx is cancelled, then shuts down gracefully: it stops accepting,
+// lets requests in flight finish (up to the shutdown timeout) and returns. Every change that was
+// acknowledged is already committed, so stopping at any point loses nothing.
+func (a *App) Serve(ctx context.Context, l net.Listener) error {
+	srv := &http.Server{
+		Handler:           a.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(a.Log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(l) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	a.Log.Info("shutting down", "timeout", a.Config.ShutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), a.Config.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve: %w", err)
+	}
+	return nil
+}

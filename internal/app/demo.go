@@ -1,0 +1,39 @@
+package app
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/deputy-iam/deputy/internal/audit"
+	"github.com/deputy-iam/deputy/internal/change"
+	"github.com/deputy-iam/deputy/internal/delegation"
+	"github.com/deputy-iam/deputy/internal/demo"
+	"github.com/deputy-iam/deputy/internal/directory"
+)
+
+// SeedDemo fills the directory with the demo organisation, submitted by admin through the
+// pipeline like any other change.
+func (a *App) SeedDemo(ctx context.Context, admin directory.User, people int) (demo.Stats, error) {
+	return demo.Seed(ctx, a.Pipeline, actorOf(admin), change.Meta{Transport: audit.TransportCLI},
+		demo.Options{People: people, Seed: 1, Admin: admin.Username})
+}
+
+// IssueToken issues a new API token for the user, requested by the user themselves, and
+// returns it.
+func (a *App) IssueToken(ctx context.Context, username, name string) (string, error) {
+	u, err := a.Store.User(ctx, directory.ParseRef(directory.KindUser, username))
+	if err != nil {
+		return "", fmt.Errorf("issue token: %w", err)
+	}
+	res, err := a.Pipeline.Submit(ctx, actorOf(u), change.Meta{Transport: audit.TransportCLI}, change.Op{
+		Action: delegation.UserIssueToken, Target: u.Ref(), Token: &change.TokenInput{Name: name}})
+	if err != nil {
+		return "", fmt.Errorf("issue token: %w", err)
+	}
+	return res.Credential.Secret, nil
+}
+
+// actorOf is the user acting as themselves.
+func actorOf(u directory.User) delegation.Actor {
+	return delegation.Actor{Kind: delegation.ActorUser, ID: u.ID, Name: u.Username}
+}

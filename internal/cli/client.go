@@ -1,0 +1,151 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+)
+
+// client talks to a Deputy server's REST API.
+type client struct {
+	base          string
+	token         string
+	output        string
+	justification string
+	ifMatch       string
+	http          *http.Client
+}
+
+// clientFlags are the flags every client verb takes.
+type clientFlags struct {
+	server, token, output, justification string
+}
+
+func (e *env) addClientFlags(cmd *cobra.Command, f *clientFlags) {
+	pf := cmd.PersistentFlags()
+	pf.StringVar(&f.server, "server", "", "Deputy server URL (env DEPUTY_SERVER; default http://127.0.0.1:8080)")
+	pf.StringVar(&f.token, "token", "", "API token (env DEPUTY_TOKEN)")
+	pf.StringVarP(&f.output, "output", "o", "table", "output format: table or json")
+	pf.StringVar(&f.justification, "justification", "", "why you make this change (recorded in the audit trail)")
+}
+
+// newClient builds a client from the flags and the environment.
+func (e *env) newClient(f *clientFlags) (*client, error) {
+	server := firstNonEmpty(f.server, e.getenv("DEPUTY_SERVER"), "http://127.0.0.1:8080")
+	token := firstNonEmpty(f.token, e.getenv("DEPUTY_TOKEN"))
+	if token == "" {
+		return nil, fmt.Errorf("no API token: pass --token or set DEPUTY_TOKEN (deputy init prints one)")
+	}
+	if f.output != "table" && f.output != "json" {
+		return nil, fmt.Errorf("-o %q: want table or json", f.output)
+	}
+	u, err := url.Parse(server)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("--server %q: want a URL such as http://127.0.0.1:8080", server)
+	}
+	return &client{base: strings.TrimSuffix(server, "/"), token: token, output: f.output,
+		justification: f.justification, http: &http.Client{Timeout: 60 * time.Second}}, nil
+}
+
+// problem is the RFC 9457 body of an error response.
+type problem struct {
+	Status int    `json:"status"`
+	Title  string `json:"title"`
+	Detail string `json:"detail"`
+	Code   string `json:"code"`
+	Errors []struct {
+		Field   string `json:"field"`
+		Message string `json:"message"`
+	} `json:"errors"`
+}
+
+// call sends a request and decodes a JSON answer into out (when non-nil). A 202 (parked for
+// approval) and every error status become an exitError with the right exit code.
+func (c *client) call(ctx context.Context, method, path string, query url.Values, body, out any) error {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		rd = bytes.NewReader(b)
+	}
+	u := c.base + path
+	if len(query) > 0 {
+		u += "?" + query.Encode()
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, rd)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	req.Header.Set("User-Agent", "deputy-cli/"+Version)
+	req.Header.Set("Accept", "application/json")
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.justification != "" {
+		req.Header.Set("Deputy-Justification", c.justification)
+	}
+	if c.ifMatch != "" {
+		req.Header.Set("If-Match", `"`+strings.Trim(c.ifMatch, `"`)+`"`)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("cannot reach %s: %w", c.base, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return fmt.Errorf("read response: %w", err)
+	}
+	switch {
+	case resp.StatusCode == http.StatusAccepted:
+		return &exitError{code: ExitParked, msg: "sent for approval: " + strings.TrimSpace(string(data))}
+	case resp.StatusCode >= 400:
+		return responseError(resp.StatusCode, data)
+	}
+	if out != nil && len(data) > 0 {
+		if err := json.Unmarshal(data, out); err != nil {
+			return fmt.Errorf("decode response: %w", err)
+		}
+	}
+	return nil
+}
+
+// responseError renders an error response in one line, with exit code 3 for a denial.
+func responseError(status int, data []byte) error {
+	var p problem
+	if err := json.Unmarshal(data, &p); err != nil || p.Title == "" {
+		return &exitError{code: ExitError, msg: fmt.Sprintf("%d %s", status, http.StatusText(status))}
+	}
+	msg := p.Detail
+	if msg == "" {
+		msg = p.Title
+	}
+	if p.Code != "" {
+		msg = fmt.Sprintf("%s (%s)", msg, p.Code)
+	}
+	code := ExitError
+	if status == http.StatusForbidden {
+		code = ExitDenied
+	}
+	return &exitError{code: code, msg: msg}
+}
+
+func firstNonEmpty(vals ...string) string {
+	for _, v := range vals {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}

@@ -1,0 +1,150 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/deputy-iam/deputy/internal/app"
+	"github.com/deputy-iam/deputy/internal/change"
+	"github.com/deputy-iam/deputy/internal/config"
+)
+
+// demoAdmin is the tier-0 admin of the demo organisation.
+const demoAdmin = "admin"
+
+func (e *env) serveCommand() *cobra.Command {
+	var (
+		demo       bool
+		demoPeople int
+	)
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the Deputy server",
+		Long: `Run the Deputy server on --addr, with the database in --data (SQLite) or at
+--database-url (PostgreSQL). With --demo, an empty data directory is first initialized and
+filled with a demo organisation, and a fresh API token for its admin is printed.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := config.Resolve(cmd.Flags(), e.getenv)
+			if err != nil {
+				return err
+			}
+			log := cfg.Logger(os.Stderr)
+			a, err := app.Open(cmd.Context(), cfg, log)
+			if err != nil {
+				return err
+			}
+			defer a.Close()
+			l, err := a.Listen()
+			if err != nil {
+				return err
+			}
+			if demo {
+				token, err := e.prepareDemo(cmd.Context(), a, demoPeople)
+				if err != nil {
+					l.Close()
+					return err
+				}
+				printDemoWelcome(e.stdout, "http://"+l.Addr().String(), token)
+			}
+			log.Info("deputy serving", "addr", l.Addr().String(), "database", a.Store.Dialect(), "version", Version)
+			return a.Serve(cmd.Context(), l)
+		},
+	}
+	config.AddFlags(cmd.Flags())
+	cmd.Flags().BoolVar(&demo, "demo", false, "initialize and seed a demo organisation when the data directory is new, and print an admin token")
+	cmd.Flags().IntVar(&demoPeople, "demo-people", 300, "people in the demo organisation")
+	return cmd
+}
+
+// prepareDemo initializes and seeds a new installation, or reuses an existing one, and returns
+// a new API token for the demo admin (tokens are stored hashed, so an old one cannot be shown).
+func (e *env) prepareDemo(ctx context.Context, a *app.App, people int) (string, error) {
+	b, err := a.Init(ctx, demoAdmin)
+	switch {
+	case err == nil:
+		fmt.Fprintf(e.stderr, "Seeding a demo organisation of %d people...\n", people)
+		start := time.Now()
+		stats, err := a.SeedDemo(ctx, b.Admin, people)
+		if err != nil {
+			return "", err
+		}
+		fmt.Fprintf(e.stderr, "Seeded %d OUs, %d users, %d groups, %d memberships and %d service accounts in %s.\n",
+			stats.OUs, stats.Users, stats.Groups, stats.Memberships, stats.ServiceAccounts, time.Since(start).Round(time.Millisecond))
+		return b.Token, nil
+	case errors.Is(err, change.ErrInitialized):
+		return a.IssueToken(ctx, demoAdmin, "demo "+time.Now().UTC().Format("2006-01-02 15:04"))
+	}
+	return "", err
+}
+
+func printDemoWelcome(w io.Writer, url, token string) {
+	fmt.Fprintf(w, `
+Deputy is running at %[1]s with a demo organisation.
+
+Admin API token (shown once):
+  %[2]s
+
+Try next:
+  export DEPUTY_SERVER=%[1]s DEPUTY_TOKEN=%[2]s
+  go run ./cmd/deputy user list --filter 'department eq "Sales" and title sw "Senior"'
+  go run ./cmd/deputy group members sales-all
+  go run ./cmd/deputy user update <username> --set title="Account Director"
+  go run ./cmd/deputy audit events --limit 5
+  curl -H "Authorization: Bearer $DEPUTY_TOKEN" %[1]s/api/v1/me
+
+Stop with Ctrl-C; run the same command again to continue with the same data.
+`, url, token)
+}
+
+func (e *env) initCommand() *cobra.Command {
+	var (
+		admin  string
+		output string
+	)
+	cmd := &cobra.Command{
+		Use:   "init",
+		Short: "Create an empty database, the audit signing key and the first tier-0 admin",
+		Long: `Create the database (SQLite in --data, or PostgreSQL at --database-url), the audit
+signing key, and the first tier-0 admin, and print that admin's API token once.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if output != "table" && output != "json" {
+				return fmt.Errorf("-o %q: want table or json", output)
+			}
+			cfg, err := config.Resolve(cmd.Flags(), e.getenv)
+			if err != nil {
+				return err
+			}
+			a, err := app.Open(cmd.Context(), cfg, cfg.Logger(os.Stderr).With("cmd", "init"))
+			if err != nil {
+				return err
+			}
+			defer a.Close()
+			b, err := a.Init(cmd.Context(), admin)
+			if errors.Is(err, change.ErrInitialized) {
+				return fmt.Errorf("%s is already initialized; nothing was changed", cfg.DSN())
+			}
+			if err != nil {
+				return err
+			}
+			if output == "json" {
+				return json.NewEncoder(e.stdout).Encode(map[string]string{"user": b.Admin.Username, "token": b.Token})
+			}
+			fmt.Fprintf(e.stdout, "Initialized %s.\nTier-0 admin: %s\nAPI token (shown once): %s\n",
+				cfg.DSN(), b.Admin.Username, b.Token)
+			return nil
+		},
+	}
+	config.AddFlags(cmd.Flags(), "data", "database-url", "signing-key", "log-level", "log-format")
+	cmd.Flags().StringVar(&admin, "admin", "admin", "username of the first tier-0 admin")
+	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table or json")
+	return cmd
+}

@@ -1,0 +1,154 @@
+// Package config holds Deputy's server configuration. Each setting comes from, in order of
+// precedence: a command-line flag, a DEPUTY_* environment variable, a JSON config file, and a
+// default. There are no globals: Resolve returns a value that is passed on.
+package config
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+)
+
+// Config is the server's configuration.
+type Config struct {
+	// DataDir holds the SQLite database (unless DatabaseURL is set) and the audit signing key.
+	DataDir string `json:"data"`
+	// Addr is the HOST:PORT the server listens on.
+	Addr string `json:"addr"`
+	// DatabaseURL selects PostgreSQL when it is a postgres:// URL; empty means SQLite in DataDir.
+	DatabaseURL string `json:"database_url"`
+	// SigningKey is the path of the audit signing key; default DataDir/audit-signing.key.
+	SigningKey string `json:"signing_key"`
+	// LogLevel is debug, info, warn or error; LogFormat is text or json.
+	LogLevel  string `json:"log_level"`
+	LogFormat string `json:"log_format"`
+	// ShutdownTimeout bounds how long a graceful shutdown waits for requests in flight.
+	ShutdownTimeout time.Duration `json:"-"`
+}
+
+// setting binds one Config field to its flag, environment variable and default.
+type setting struct {
+	flag, env, def string
+	field          func(c *Config) *string
+}
+
+var settings = []setting{
+	{"data", "DEPUTY_DATA", "./deputy-data", func(c *Config) *string { return &c.DataDir }},
+	{"addr", "DEPUTY_ADDR", "127.0.0.1:8080", func(c *Config) *string { return &c.Addr }},
+	{"database-url", "DEPUTY_DATABASE_URL", "", func(c *Config) *string { return &c.DatabaseURL }},
+	{"signing-key", "DEPUTY_SIGNING_KEY", "", func(c *Config) *string { return &c.SigningKey }},
+	{"log-level", "DEPUTY_LOG_LEVEL", "info", func(c *Config) *string { return &c.LogLevel }},
+	{"log-format", "DEPUTY_LOG_FORMAT", "text", func(c *Config) *string { return &c.LogFormat }},
+}
+
+var usage = map[string]string{
+	"data":         "directory for the SQLite database and the audit signing key (env DEPUTY_DATA)",
+	"addr":         "HOST:PORT to listen on (env DEPUTY_ADDR)",
+	"database-url": "postgres:// URL to use PostgreSQL instead of SQLite (env DEPUTY_DATABASE_URL)",
+	"signing-key":  "path of the audit signing key (env DEPUTY_SIGNING_KEY; default DATA/audit-signing.key)",
+	"log-level":    "debug, info, warn or error (env DEPUTY_LOG_LEVEL)",
+	"log-format":   "text or json (env DEPUTY_LOG_FORMAT)",
+}
+
+// AddFlags registers the settings named (all when none are) on fs, plus --config.
+func AddFlags(fs *pflag.FlagSet, names ...string) {
+	fs.String("config", "", "JSON file with settings (env DEPUTY_CONFIG); flags and environment override it")
+	for _, s := range settings {
+		if len(names) == 0 || slices.Contains(names, s.flag) {
+			fs.String(s.flag, s.def, usage[s.flag])
+		}
+	}
+}
+
+// Resolve builds the configuration from fs, the environment (getenv) and the config file.
+func Resolve(fs *pflag.FlagSet, getenv func(string) string) (Config, error) {
+	var c Config
+	path := getenv("DEPUTY_CONFIG")
+	if f := fs.Lookup("config"); f != nil && f.Changed {
+		path = f.Value.String()
+	}
+	if path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return c, fmt.Errorf("config: %w", err)
+		}
+		dec := json.NewDecoder(bytes.NewReader(b))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&c); err != nil {
+			return c, fmt.Errorf("config: %s: %w", path, err)
+		}
+	}
+	for _, s := range settings {
+		dst := s.field(&c)
+		if f := fs.Lookup(s.flag); f != nil && f.Changed {
+			*dst = f.Value.String()
+		} else if v := getenv(s.env); v != "" {
+			*dst = v
+		} else if *dst == "" {
+			*dst = s.def
+		}
+	}
+	if c.SigningKey == "" {
+		c.SigningKey = filepath.Join(c.DataDir, "audit-signing.key")
+	}
+	c.ShutdownTimeout = 15 * time.Second
+	return c, c.Validate()
+}
+
+// Validate checks the configuration and says what to fix.
+func (c Config) Validate() error {
+	var errs []error
+	if c.DataDir == "" {
+		errs = append(errs, errors.New("config: data: a data directory is required"))
+	}
+	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+		errs = append(errs, fmt.Errorf("config: addr %q: want HOST:PORT, such as 127.0.0.1:8080", c.Addr))
+	}
+	if c.DatabaseURL != "" && !strings.HasPrefix(c.DatabaseURL, "postgres://") && !strings.HasPrefix(c.DatabaseURL, "postgresql://") {
+		errs = append(errs, errors.New("config: database-url: only postgres:// URLs are supported; leave it empty for SQLite"))
+	}
+	if _, err := c.Level(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		errs = append(errs, fmt.Errorf("config: log-format %q: want text or json", c.LogFormat))
+	}
+	return errors.Join(errs...)
+}
+
+// DSN is what the store opens: the PostgreSQL URL, or the SQLite file in the data directory.
+func (c Config) DSN() string {
+	if c.DatabaseURL != "" {
+		return c.DatabaseURL
+	}
+	return filepath.Join(c.DataDir, "deputy.db")
+}
+
+// Level parses LogLevel.
+func (c Config) Level() (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(c.LogLevel)); err != nil {
+		return l, fmt.Errorf("config: log-level %q: want debug, info, warn or error", c.LogLevel)
+	}
+	return l, nil
+}
+
+// Logger builds the logger the configuration asks for, writing to w.
+func (c Config) Logger(w *os.File) *slog.Logger {
+	level, _ := c.Level()
+	opts := &slog.HandlerOptions{Level: level}
+	if c.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
