@@ -58,6 +58,7 @@ type Observer func(action delegation.Action, outcome audit.Outcome, d time.Durat
 
 // Pipeline is the one path of every change.
 type Pipeline struct {
+	group    group
 	store    Store
 	authz    delegation.Authorizer
 	gate     Gate
@@ -90,28 +91,21 @@ func New(store Store, authz delegation.Authorizer, log *slog.Logger, opts ...Opt
 // Authorizer returns the pipeline's authorizer, for transports that ask about reads.
 func (p *Pipeline) Authorizer() delegation.Authorizer { return p.authz }
 
-// Submit runs op for actor. It returns the result with a nil error when the op was applied.
-// A denial returns a *DeniedError (errors.Is ErrDenied) after recording it; a change that was
-// allowed but cannot be applied returns the directory error (ErrNotFound, ErrConflict,
-// ErrStale, ErrInvalid) after recording the failure. In every such case nothing was changed.
-func (p *Pipeline) Submit(ctx context.Context, actor delegation.Actor, meta Meta, op Op) (Result, error) {
-	results, err := p.SubmitBatch(ctx, actor, meta, []Op{op})
-	if len(results) == 1 {
-		return results[0], err
-	}
-	return Result{}, err
-}
-
 // SubmitBatch runs ops for actor in one transaction: each is authorized and audited on its own,
 // and they are applied all together or not at all. The first op that is denied or fails stops
 // the batch; its attempt is recorded and its error returned, with its result last in the slice.
 func (p *Pipeline) SubmitBatch(ctx context.Context, actor delegation.Actor, meta Meta, ops []Op) ([]Result, error) {
-	start := p.now()
 	for i := range ops {
 		if err := ops[i].check(); err != nil {
 			return nil, err
 		}
 	}
+	return p.runBatch(ctx, actor, meta, ops)
+}
+
+// runBatch is SubmitBatch for checked ops.
+func (p *Pipeline) runBatch(ctx context.Context, actor delegation.Actor, meta Meta, ops []Op) ([]Result, error) {
+	start := p.now()
 	var (
 		results []Result
 		stop    *attempt // the op that stopped the batch, recorded after the rollback
@@ -200,7 +194,7 @@ func (p *Pipeline) apply(ctx context.Context, tx Tx, actor delegation.Actor, met
 	if err != nil {
 		return Result{}, nil, err
 	}
-	payload, err := json.Marshal(outboxMessage{Index: idx, Action: op.Action, Target: ev.Target, State: pl.after})
+	payload, err := json.Marshal(outboxMessage{Index: idx, Action: op.Action, Target: ev.Target})
 	if err != nil {
 		return Result{}, nil, fmt.Errorf("encode outbox message: %w", err)
 	}
@@ -288,13 +282,12 @@ func (p *Pipeline) observe(ops []Op, results []Result, err error, start time.Tim
 	}
 }
 
-// outboxMessage is what connectors receive: the event index, and the target's full state after
-// the change (nil after a delete).
+// outboxMessage is what connectors receive: which object changed, by which event. A connector
+// reads the object's state when it delivers, so a late delivery never pushes a stale state.
 type outboxMessage struct {
 	Index  int64             `json:"index"`
 	Action delegation.Action `json:"action"`
 	Target audit.Target      `json:"target"`
-	State  map[string]any    `json:"state,omitempty"`
 }
 
 // diff returns what an audit event records of a change: for a create only the after state, for

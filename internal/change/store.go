@@ -2,6 +2,7 @@ package change
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/deputy-iam/deputy/internal/audit"
@@ -15,6 +16,10 @@ import (
 type Store interface {
 	InTx(ctx context.Context, fn func(tx Tx) error) error
 }
+
+// ErrTxBroken marks a failure of the transaction machinery itself (a savepoint that could not
+// be set or undone): the transaction must be rolled back.
+var ErrTxBroken = errors.New("change: transaction broken")
 
 // Tx is what the pipeline reads and writes inside one transaction. Reads see the transaction's
 // own writes. Unique-value collisions come back as errors matching directory.ErrConflict that
@@ -46,7 +51,8 @@ type Tx interface {
 	DeleteGroup(ctx context.Context, id string) error
 	// IsMember reports whether member is a direct member of the group.
 	IsMember(ctx context.Context, groupID string, member directory.Ref) (bool, error)
-	// AddMember and RemoveMember change g's direct members and move g to version g.Version+1
+	// AddMember and RemoveMember change g's direct members (adding an existing member is a
+	// conflict on "member") and move g to version g.Version+1
 	// (with the same check as UpdateGroup), updated at now.
 	AddMember(ctx context.Context, g *directory.Group, m directory.Member, now time.Time) error
 	RemoveMember(ctx context.Context, g *directory.Group, member directory.Ref, now time.Time) error
@@ -69,6 +75,11 @@ type Tx interface {
 	// AppendEvent gives e the next index of the audit log, stores its canonical encoding and
 	// returns the index. Indexes are dense and follow commit order.
 	AppendEvent(ctx context.Context, e *audit.Event) (int64, error)
+	// Savepoint runs fn so that, when fn returns an error, the writes fn made are undone and the
+	// transaction stays usable. It returns fn's error unchanged; when the savepoint itself
+	// fails, it returns an error matching ErrTxBroken, and the transaction must be abandoned.
+	Savepoint(ctx context.Context, fn func() error) error
+
 	// Enqueue adds a message to the outbox for the connectors.
 	Enqueue(ctx context.Context, topic string, eventIndex int64, payload []byte) error
 }

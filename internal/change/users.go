@@ -2,6 +2,7 @@ package change
 
 import (
 	"context"
+	"errors"
 	"maps"
 	"time"
 
@@ -26,11 +27,16 @@ func (pl *planner) userCreate(ctx context.Context) (*plan, error) {
 		Version: 1, Created: pl.now, Updated: pl.now}
 	u.SetInput(in)
 	if in.Manager != "" {
-		m, err := pl.user(ctx, "manager", in.Manager)
+		// A new user manages nobody yet, so no cycle is possible: the manager's ID and name
+		// are all that is needed.
+		m, err := pl.tx.ResolveMember(ctx, directory.ParseRef(directory.KindUser, in.Manager))
+		if errors.Is(err, directory.ErrNotFound) {
+			return nil, directory.Invalid("manager", "there is no user %q", in.Manager)
+		}
 		if err != nil {
 			return nil, err
 		}
-		u.ManagerID, u.ManagerName = m.ID, m.Username
+		u.ManagerID, u.ManagerName = m.ID, m.Name
 	}
 	return &plan{target: u.Ref(), after: u.Fields(), version: 1,
 		write: func(ctx context.Context) error { return pl.tx.InsertUser(ctx, &u) }}, nil

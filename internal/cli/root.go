@@ -73,7 +73,7 @@ func (e *env) rootCommand() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(e.serveCommand(), e.initCommand())
+	root.AddCommand(e.serveCommand(), e.initCommand(), e.benchCommand())
 	e.addClientCommands(root)
 	return root
 }

@@ -11,14 +11,20 @@ import (
 	"github.com/deputy-iam/deputy/internal/directory"
 )
 
-// AppendEvent allocates the next index from audit_head (whose row lock, on PostgreSQL, orders
-// concurrent appenders by commit) and stores the event's canonical encoding.
+// AppendEvent gives the event the next index and stores its canonical encoding. The index is
+// one past the largest stored, read under the audit lock (on PostgreSQL a transaction-scoped
+// advisory lock; on SQLite the single writer), which is held until commit: appenders are
+// serialized, so indexes are dense and follow commit order.
 func (t *tx) AppendEvent(ctx context.Context, e *audit.Event) (int64, error) {
-	var size int64
-	if err := t.queryRow(ctx, "UPDATE audit_head SET size = size + 1 WHERE id = 1 RETURNING size").Scan(&size); err != nil {
-		return 0, fmt.Errorf("store: allocate audit index: %w", err)
+	if t.nextEvent == 0 {
+		if err := t.lock(ctx, lockAudit); err != nil {
+			return 0, err
+		}
+		if err := t.queryRow(ctx, "SELECT COALESCE(MAX(idx), -1) + 1 FROM audit_events").Scan(&t.nextEvent); err != nil {
+			return 0, fmt.Errorf("store: allocate audit index: %w", err)
+		}
 	}
-	e.Index = size - 1
+	e.Index = t.nextEvent
 	body, err := audit.Encode(e)
 	if err != nil {
 		return 0, err
@@ -30,6 +36,7 @@ func (t *tx) AppendEvent(ctx context.Context, e *audit.Event) (int64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("store: append audit event: %w", err)
 	}
+	t.nextEvent++
 	return e.Index, nil
 }
 

@@ -45,6 +45,7 @@ var (
 const (
 	lockNesting = 1 // group nesting cycle checks
 	lockTier0   = 2 // "is this the last tier-0 admin" checks
+	lockAudit   = 3 // audit index allocation
 )
 
 // rebind rewrites "?" placeholders as "$n" for PostgreSQL, leaving quoted text alone.
@@ -69,30 +70,68 @@ func (d *dialect) rebind(q string) string {
 	return b.String()
 }
 
-// stmtCache keeps prepared statements by query text, so the hot SQLite paths do not re-parse
-// SQL on every call. PostgreSQL needs none: pgx caches prepared statements per connection.
+// stmtCache keeps SQLite statements prepared on a pool, by query text, so hot paths do not
+// re-parse SQL on every call. (PostgreSQL needs none: pgx caches prepared statements per
+// connection.) A statement must be prepared on the pool outside any transaction: inside one, on
+// the writer's single connection, preparing on the pool would wait for the transaction itself.
+// So a miss inside a transaction runs unprepared and is prepared once the transaction ends.
 type stmtCache struct {
-	prepare func(ctx context.Context, q string) (*sql.Stmt, error)
-	mu      sync.Mutex
-	m       map[string]*sql.Stmt
+	db     *sql.DB
+	mu     sync.Mutex
+	m      map[string]*sql.Stmt
+	wanted map[string]bool
 }
 
-func newStmtCache(prepare func(ctx context.Context, q string) (*sql.Stmt, error)) *stmtCache {
-	return &stmtCache{prepare: prepare, m: map[string]*sql.Stmt{}}
+func newStmtCache(db *sql.DB) *stmtCache {
+	return &stmtCache{db: db, m: map[string]*sql.Stmt{}, wanted: map[string]bool{}}
 }
 
-func (c *stmtCache) get(ctx context.Context, q string) (*sql.Stmt, error) {
+// lookup returns the prepared statement for q, or records q as wanted and returns nil.
+func (c *stmtCache) lookup(q string) *sql.Stmt {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if st, ok := c.m[q]; ok {
+	st := c.m[q]
+	if st == nil {
+		c.wanted[q] = true
+	}
+	return st
+}
+
+// prepare returns the statement for q, preparing it now when needed (outside a transaction).
+func (c *stmtCache) prepare(ctx context.Context, d *dialect, q string) (*sql.Stmt, error) {
+	if st := c.lookup(q); st != nil {
 		return st, nil
 	}
-	st, err := c.prepare(ctx, q)
+	st, err := c.db.PrepareContext(ctx, d.rebind(q))
 	if err != nil {
 		return nil, fmt.Errorf("prepare %q: %w", firstLine(q), err)
 	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if old := c.m[q]; old != nil {
+		st.Close()
+		return old, nil
+	}
 	c.m[q] = st
+	delete(c.wanted, q)
 	return st, nil
+}
+
+// prepareWanted prepares the statements that missed inside a transaction. Failures are left
+// for the next use to report.
+func (c *stmtCache) prepareWanted(ctx context.Context) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	var qs []string
+	for q := range c.wanted {
+		qs = append(qs, q)
+	}
+	c.mu.Unlock()
+	for _, q := range qs {
+		_, _ = c.prepare(context.WithoutCancel(ctx), sqliteDialect, q)
+	}
 }
 
 func (c *stmtCache) close() {
@@ -118,14 +157,18 @@ type conn struct {
 // stmt returns the cached statement for q, bound to the transaction when there is one, or nil
 // when this connection does not cache statements.
 func (c *conn) stmt(ctx context.Context, q string) (*sql.Stmt, error) {
-	if c.cache == nil {
+	switch {
+	case c.cache == nil:
 		return nil, nil
+	case c.tx == nil:
+		return c.cache.prepare(ctx, c.d, q)
 	}
-	st, err := c.cache.get(ctx, q)
-	if err != nil || c.tx == nil {
-		return st, err
+	if st := c.cache.lookup(q); st != nil {
+		// The statement was prepared on the pool's connection, which this transaction holds,
+		// so binding it to the transaction reuses it rather than preparing again.
+		return c.tx.StmtContext(ctx, st), nil
 	}
-	return c.tx.StmtContext(ctx, st), nil
+	return nil, nil
 }
 
 func (c *conn) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
@@ -200,6 +243,7 @@ var uniqueFields = map[string]string{
 	"groups_name_uq": "name", "groups.name_key": "name",
 	"service_accounts_name_uq": "name", "service_accounts.name_key": "name",
 	"ous_path_uq": "name", "ous.path_key": "name",
+	"group_members_pkey": "member", "group_members.group_id": "member",
 }
 
 // mapWriteError turns a unique-constraint violation into a directory conflict naming the field.
@@ -226,8 +270,11 @@ func conflictOn(field, what string) error {
 	if field == "" {
 		return directory.Conflict("", "%s collides with an existing object", what)
 	}
-	if what == "OU" {
+	switch what {
+	case "OU":
 		return directory.Conflict(field, "an OU of that name already exists under the same parent")
+	case "membership":
+		return directory.Conflict(field, "is already a member of this group")
 	}
 	return directory.Conflict(field, "is already used by another %s", what)
 }

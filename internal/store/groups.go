@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"strings"
 	"time"
@@ -76,7 +77,15 @@ func (c *conn) owners(ctx context.Context, table, key string, ids []string) (map
 	for i, id := range ids {
 		args[i] = id
 	}
-	rows, err := c.rawQuery(ctx, q, args...)
+	var (
+		rows *sql.Rows
+		err  error
+	)
+	if len(ids) == 1 {
+		rows, err = c.query(ctx, q, args...) // the single-object read is hot: keep it prepared
+	} else {
+		rows, err = c.rawQuery(ctx, q, args...)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("store: read owners: %w", err)
 	}

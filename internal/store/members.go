@@ -175,17 +175,27 @@ func (c *conn) ResolveMember(ctx context.Context, ref directory.Ref) (directory.
 		ref.Key(), strings.Join(names, ", "))
 }
 
+// memberLookups read just the ID and name of a possible member, by ID or by folded name.
+var memberLookups = map[directory.Kind][2]string{
+	directory.KindUser:           {"SELECT id, username FROM users WHERE id = ?", "SELECT id, username FROM users WHERE username_key = ?"},
+	directory.KindGroup:          {"SELECT id, name FROM groups WHERE id = ?", "SELECT id, name FROM groups WHERE name_key = ?"},
+	directory.KindServiceAccount: {"SELECT id, name FROM service_accounts WHERE id = ?", "SELECT id, name FROM service_accounts WHERE name_key = ?"},
+}
+
 func (c *conn) resolve(ctx context.Context, ref directory.Ref) (directory.Ref, error) {
-	switch ref.Kind {
-	case directory.KindUser:
-		u, err := c.User(ctx, ref)
-		return u.Ref(), err
-	case directory.KindGroup:
-		g, err := c.Group(ctx, ref)
-		return g.Ref(), err
-	case directory.KindServiceAccount:
-		s, err := c.ServiceAccount(ctx, ref)
-		return s.Ref(), err
+	q, ok := memberLookups[ref.Kind]
+	if !ok {
+		return directory.Ref{}, directory.Invalid("member", "a member is a user, group or service account, not a %s", ref.Kind.Noun())
 	}
-	return directory.Ref{}, directory.Invalid("member", "a member is a user, group or service account, not a %s", ref.Kind.Noun())
+	out := directory.Ref{Kind: ref.Kind}
+	var err error
+	if ref.ID != "" {
+		err = c.queryRow(ctx, q[0], ref.ID).Scan(&out.ID, &out.Name)
+	} else {
+		err = c.queryRow(ctx, q[1], directory.CanonicalKey(ref.Name)).Scan(&out.ID, &out.Name)
+	}
+	if err != nil {
+		return out, notFound(err, ref.Kind, ref.Key())
+	}
+	return out, nil
 }

@@ -38,7 +38,7 @@ var registerFold = sync.OnceValue(func() error {
 // busy timeout instead of immediate SQLITE_BUSY, synchronous=NORMAL (in WAL mode a committed
 // transaction survives a crash of the process; only a power loss can take the last ones),
 // and foreign keys on.
-var sqlitePragmas = []string{"busy_timeout(10000)", "journal_mode(WAL)", "synchronous(NORMAL)", "foreign_keys(1)"}
+var sqlitePragmas = []string{"busy_timeout(10000)", "journal_mode(WAL)", "synchronous(NORMAL)", "foreign_keys(1)", "cache_size(-65536)", "wal_autocheckpoint(10000)", "temp_store(MEMORY)"}
 
 func openSQLite(ctx context.Context, path string) (*Store, error) {
 	if err := registerFold(); err != nil {
@@ -79,10 +79,9 @@ func openSQLite(ctx context.Context, path string) (*Store, error) {
 	r.SetMaxOpenConns(n)
 	r.SetMaxIdleConns(n)
 	return &Store{
-		conn: &conn{d: sqliteDialect, db: r, cache: newStmtCache(func(ctx context.Context, q string) (*sql.Stmt, error) {
-			return r.PrepareContext(ctx, q)
-		})},
+		conn:    &conn{d: sqliteDialect, db: r, cache: newStmtCache(r)},
 		write:   w,
+		wcache:  newStmtCache(w),
 		closers: []*sql.DB{r, w},
 	}, nil
 }

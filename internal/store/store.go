@@ -19,11 +19,9 @@ import (
 // Its read methods (promoted from the reader connection) implement directory.Reader,
 // audit.Reader and the authorizers' stores.
 type Store struct {
-	*conn                 // reads, outside any transaction
-	write   *sql.DB       // PostgreSQL: the shared pool; SQLite: the writer's pool of one
-	wconn   *sql.Conn     // SQLite: the one writer connection, held for the store's life
-	wsem    chan struct{} // SQLite: serializes use of wconn
-	wcache  *stmtCache    // SQLite: statements prepared on wconn
+	*conn              // reads, outside any transaction
+	write   *sql.DB    // PostgreSQL: the shared pool; SQLite: the writer, a pool of one connection
+	wcache  *stmtCache // SQLite: statements prepared on the writer
 	closers []*sql.DB
 	log     *slog.Logger
 }
@@ -52,16 +50,6 @@ func Open(ctx context.Context, dsn string, log *slog.Logger) (*Store, error) {
 		s.Close()
 		return nil, err
 	}
-	if s.d.name == "sqlite" {
-		// Hold the writer's connection so its prepared statements live as long as the store
-		// and can be bound into every transaction.
-		if s.wconn, err = s.write.Conn(ctx); err != nil {
-			s.Close()
-			return nil, fmt.Errorf("store: writer connection: %w", err)
-		}
-		s.wsem = make(chan struct{}, 1)
-		s.wcache = newStmtCache(s.wconn.PrepareContext)
-	}
 	return s, nil
 }
 
@@ -78,11 +66,10 @@ func (s *Store) Dialect() string { return s.d.name }
 func (s *Store) Close() error {
 	s.wcache.close()
 	s.cache.close()
-	if s.wconn != nil {
-		if _, err := s.wconn.ExecContext(context.Background(), "PRAGMA wal_checkpoint(TRUNCATE)"); err != nil && s.log != nil {
+	if s.d.name == "sqlite" {
+		if _, err := s.write.Exec("PRAGMA wal_checkpoint(TRUNCATE)"); err != nil && s.log != nil {
 			s.log.Warn("store: checkpoint on close", "err", err)
 		}
-		s.wconn.Close()
 	}
 	var errs []error
 	for _, db := range s.closers {
@@ -104,17 +91,10 @@ func (s *Store) Ping(ctx context.Context) error {
 // nil. On SQLite the transaction takes the write lock at its start (BEGIN IMMEDIATE), so it never
 // fails half-way on a lock upgrade.
 func (s *Store) InTx(ctx context.Context, fn func(tx change.Tx) error) error {
-	release, err := s.acquireWriter(ctx)
-	if err != nil {
-		return err
-	}
-	defer release()
-	var sqlTx *sql.Tx
-	if s.wconn != nil {
-		sqlTx, err = s.wconn.BeginTx(ctx, nil)
-	} else {
-		sqlTx, err = s.write.BeginTx(ctx, nil)
-	}
+	// Statements first used inside this transaction are prepared once it has ended: on
+	// SQLite the transaction holds the writer's only connection until then.
+	defer s.wcache.prepareWanted(ctx)
+	sqlTx, err := s.write.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("store: begin: %w", err)
 	}
@@ -131,28 +111,8 @@ func (s *Store) InTx(ctx context.Context, fn func(tx change.Tx) error) error {
 	return nil
 }
 
-// acquireWriter waits for the SQLite writer connection (a no-op on PostgreSQL) and returns the
-// function that releases it.
-func (s *Store) acquireWriter(ctx context.Context) (func(), error) {
-	if s.wsem == nil {
-		return func() {}, nil
-	}
-	select {
-	case s.wsem <- struct{}{}:
-		return func() { <-s.wsem }, nil
-	case <-ctx.Done():
-		return nil, fmt.Errorf("store: wait for the writer: %w", ctx.Err())
-	}
-}
-
 // writer runs fn with a conn on the writer outside any transaction (bookkeeping writes).
 func (s *Store) writer(ctx context.Context, fn func(c *conn) error) error {
-	release, err := s.acquireWriter(ctx)
-	if err != nil {
-		return err
-	}
-	defer release()
-	// On SQLite every statement of wcache is bound to wconn, so this runs on the writer.
 	return fn(&conn{d: s.d, db: s.write, cache: s.wcache})
 }
 

@@ -6,12 +6,16 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/deputy-iam/deputy/internal/change"
 	"github.com/deputy-iam/deputy/internal/directory"
 )
 
 // tx is a write transaction: the reads of conn plus the writes of change.Tx.
 type tx struct {
 	*conn
+	// nextEvent is the index the next appended audit event gets, once the first append of
+	// the transaction has read it (0 before): the audit lock is held from then to commit.
+	nextEvent int64
 }
 
 // checkUpdated interprets the result of an optimistic "UPDATE ... WHERE id = ? AND version = ?":
@@ -37,4 +41,24 @@ func (t *tx) checkUpdated(ctx context.Context, res sql.Result, err error, table 
 		return fmt.Errorf("store: update %s: %w", what, err)
 	}
 	return directory.StaleVersion(version, have)
+}
+
+// Savepoint implements change.Tx. Savepoints do not nest here: the pipeline uses one per op.
+func (t *tx) Savepoint(ctx context.Context, fn func() error) error {
+	if _, err := t.exec(ctx, "SAVEPOINT op"); err != nil {
+		return fmt.Errorf("%w: savepoint: %w", change.ErrTxBroken, err)
+	}
+	if err := fn(); err != nil {
+		if _, rerr := t.exec(ctx, "ROLLBACK TO SAVEPOINT op"); rerr != nil {
+			return fmt.Errorf("%w: roll back to savepoint: %w (after: %w)", change.ErrTxBroken, rerr, err)
+		}
+		if _, rerr := t.exec(ctx, "RELEASE SAVEPOINT op"); rerr != nil {
+			return fmt.Errorf("%w: release savepoint: %w (after: %w)", change.ErrTxBroken, rerr, err)
+		}
+		return err
+	}
+	if _, err := t.exec(ctx, "RELEASE SAVEPOINT op"); err != nil {
+		return fmt.Errorf("%w: release savepoint: %w", change.ErrTxBroken, err)
+	}
+	return nil
 }

@@ -132,7 +132,8 @@ CREATE TABLE api_tokens (
 CREATE INDEX api_tokens_owner ON api_tokens (owner_id);
 
 -- The audit trail: body is the event's canonical encoding (the Merkle leaf); the other
--- columns are copies for searching. idx is dense from 0, allocated through audit_head.
+-- columns are copies for searching. idx is dense from 0: appenders take the next one under a
+-- lock held to commit (the single writer on SQLite, an advisory lock on PostgreSQL).
 CREATE TABLE audit_events (
     idx         BIGINT PRIMARY KEY,
     at          BIGINT NOT NULL,
@@ -148,17 +149,11 @@ CREATE TABLE audit_events (
 );
 CREATE INDEX audit_events_actor ON audit_events (actor_id, idx);
 CREATE INDEX audit_events_target ON audit_events (target_id, idx);
-CREATE INDEX audit_events_actor_name ON audit_events (actor_name, idx);
-CREATE INDEX audit_events_target_name ON audit_events (target_name, idx);
 CREATE INDEX audit_events_action ON audit_events (action, idx);
 CREATE INDEX audit_events_at ON audit_events (at);
 
-CREATE TABLE audit_head (
-    id   INTEGER PRIMARY KEY CHECK (id = 1),
-    size BIGINT NOT NULL
-);
-INSERT INTO audit_head (id, size) VALUES (1, 0);
 
+-- Consumers read the outbox in id order from their own cursor, so it needs no index.
 CREATE TABLE outbox (
     id           BIGSERIAL PRIMARY KEY,
     topic        TEXT NOT NULL,
@@ -168,4 +163,3 @@ CREATE TABLE outbox (
     attempts     BIGINT NOT NULL DEFAULT 0,
     delivered_at BIGINT NOT NULL DEFAULT 0
 );
-CREATE INDEX outbox_pending ON outbox (topic, delivered_at, id);
