@@ -169,13 +169,13 @@ func compare(e *scim.AttributeExpression, schema Schema) (*Compare, error) {
 		}
 		c.Value = b
 	case Time:
+		if c.Op == Co || c.Op == Sw || c.Op == Ew {
+			return nil, fmt.Errorf("%w: %s is a time; use eq, ne, gt, ge, lt, le or pr", ErrInvalid, canonical)
+		}
 		s, ok := e.CompareValue.(string)
 		t, err := time.Parse(time.RFC3339, s)
 		if !ok || err != nil {
 			return nil, fmt.Errorf("%w: %s compares to an RFC 3339 time in quotes, such as \"2026-01-31T00:00:00Z\"", ErrInvalid, canonical)
-		}
-		if c.Op == Co || c.Op == Sw || c.Op == Ew {
-			return nil, fmt.Errorf("%w: %s is a time; use eq, ne, gt, ge, lt, le or pr", ErrInvalid, canonical)
 		}
 		c.Value = t.UTC()
 	default:
