@@ -37,3 +37,29 @@ func benchSeed(b *testing.B, people int) {
 }
 
 func BenchmarkSeed20k(b *testing.B) { benchSeed(b, 20000) }
+
+// BenchmarkGetUser100k times GET /api/v1/users/{user} over loopback HTTP, one request at a time
+// on a kept-alive connection, with the demo organisation seeded at 100,000 people. It reports
+// the median and 99th percentile.
+func BenchmarkGetUser100k(b *testing.B) {
+	ctx := context.Background()
+	a, err := Open(ctx, benchConfig(b.TempDir()), slog.New(slog.DiscardHandler))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer a.Close()
+	boot, err := a.Init(ctx, "admin")
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := a.SeedDemo(ctx, boot.Admin, 100000); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	lat, err := benchGets(ctx, a, boot.Token, max(b.N, 100))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(ms(lat[len(lat)/2]), "p50_ms")
+	b.ReportMetric(ms(lat[len(lat)*99/100]), "p99_ms")
+}
