@@ -2,6 +2,7 @@ package change
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -69,7 +70,17 @@ func (p *Pipeline) Bootstrap(ctx context.Context, meta Meta, admin string) (Boot
 				Target:    audit.Target{Type: string(s.target.Kind), ID: s.target.ID, Name: s.target.String(), Version: 1},
 				Authority: audit.Authority{Rule: "bootstrap"}, Outcome: audit.Applied, After: set(s.after),
 				Transport: meta.Transport, ClientAddr: meta.ClientAddr, UserAgent: meta.UserAgent}
-			if _, err := tx.AppendEvent(ctx, ev); err != nil {
+			idx, err := tx.AppendEvent(ctx, ev)
+			if err != nil {
+				return err
+			}
+			// Like every applied change, each step is announced to the connectors, so that
+			// they provision the root and the first admin too.
+			payload, err := json.Marshal(outboxMessage{Index: idx, Action: delegation.Action(s.action), Target: ev.Target})
+			if err != nil {
+				return fmt.Errorf("%s: encode outbox message: %w", s.action, err)
+			}
+			if err := tx.Enqueue(ctx, "directory", idx, payload); err != nil {
 				return err
 			}
 		}

@@ -62,18 +62,11 @@ func (pl *planner) groupMove(ctx context.Context) (*plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	to, err := pl.ou(ctx, "to", pl.op.To)
-	if err != nil {
-		return nil, err
-	}
-	if to.ID == cur.OUID {
-		return nil, errUnchanged("group %s is already in OU %s", cur.Name, to.DisplayPath())
-	}
-	next := cur
-	next.OUID, next.OUPath, next.Updated = to.ID, to.DisplayPath(), pl.now
-	return &plan{target: cur.Ref(), before: cur.Fields(), after: next.Fields(), touched: []string{"ou"},
-		version: cur.Version + 1,
-		write:   func(ctx context.Context) error { return pl.tx.UpdateGroup(ctx, &next) }}, nil
+	return pl.relocate(ctx, &cur, cur.OUID, cur.Version, func(to directory.OU) (map[string]any, func(context.Context) error) {
+		next := cur
+		next.OUID, next.OUPath, next.Updated = to.ID, to.DisplayPath(), pl.now
+		return next.Fields(), func(ctx context.Context) error { return pl.tx.UpdateGroup(ctx, &next) }
+	})
 }
 
 func (pl *planner) groupDelete(ctx context.Context) (*plan, error) {
@@ -212,18 +205,11 @@ func (pl *planner) saMove(ctx context.Context) (*plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	to, err := pl.ou(ctx, "to", pl.op.To)
-	if err != nil {
-		return nil, err
-	}
-	if to.ID == cur.OUID {
-		return nil, errUnchanged("service account %s is already in OU %s", cur.Name, to.DisplayPath())
-	}
-	next := cur
-	next.OUID, next.OUPath, next.Updated = to.ID, to.DisplayPath(), pl.now
-	return &plan{target: cur.Ref(), before: cur.Fields(), after: next.Fields(), touched: []string{"ou"},
-		version: cur.Version + 1,
-		write:   func(ctx context.Context) error { return pl.tx.UpdateServiceAccount(ctx, &next) }}, nil
+	return pl.relocate(ctx, &cur, cur.OUID, cur.Version, func(to directory.OU) (map[string]any, func(context.Context) error) {
+		next := cur
+		next.OUID, next.OUPath, next.Updated = to.ID, to.DisplayPath(), pl.now
+		return next.Fields(), func(ctx context.Context) error { return pl.tx.UpdateServiceAccount(ctx, &next) }
+	})
 }
 
 func (pl *planner) saDelete(ctx context.Context) (*plan, error) {

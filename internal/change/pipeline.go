@@ -94,6 +94,7 @@ func (p *Pipeline) Authorizer() delegation.Authorizer { return p.authz }
 // SubmitBatch runs ops for actor in one transaction: each is authorized and audited on its own,
 // and they are applied all together or not at all. The first op that is denied or fails stops
 // the batch; its attempt is recorded and its error returned, with its result last in the slice.
+// The ops before it were rolled back with it: their results say Failed and name its event.
 func (p *Pipeline) SubmitBatch(ctx context.Context, actor delegation.Actor, meta Meta, ops []Op) ([]Result, error) {
 	for i := range ops {
 		if err := ops[i].check(); err != nil {
@@ -122,10 +123,20 @@ func (p *Pipeline) runBatch(ctx context.Context, actor delegation.Actor, meta Me
 		}
 		return nil
 	})
+	if err != nil {
+		// The transaction rolled back: the ops that had applied before the error did not
+		// after all, and the events their results named were never committed.
+		for i := range results {
+			results[i] = Result{Outcome: audit.Failed, Target: results[i].Target}
+		}
+	}
 	if stop != nil && stop.ev != nil {
 		idx, rerr := p.record(ctx, stop.ev)
 		if rerr != nil {
 			return nil, errors.Join(err, rerr)
+		}
+		for i := range results {
+			results[i].Event = idx
 		}
 		stop.result.Event = idx
 		var denied *DeniedError

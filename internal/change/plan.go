@@ -128,6 +128,29 @@ func (pl *planner) owners(ctx context.Context, keys []string) ([]directory.Ref, 
 	return refs, nil
 }
 
+// placed is an object that lives in an OU.
+type placed interface {
+	Ref() directory.Ref
+	Fields() map[string]any
+}
+
+// relocate plans moving cur (now in OU curOU, at version) to the op's destination OU. set
+// places a copy of the object in the destination and returns its fields and its write.
+func (pl *planner) relocate(ctx context.Context, cur placed, curOU string, version int64,
+	set func(to directory.OU) (map[string]any, func(context.Context) error)) (*plan, error) {
+	to, err := pl.ou(ctx, "to", pl.op.To)
+	if err != nil {
+		return nil, err
+	}
+	ref := cur.Ref()
+	if to.ID == curOU {
+		return nil, errUnchanged("%s %s is already in OU %s", ref.Kind.Noun(), ref.Name, to.DisplayPath())
+	}
+	after, write := set(to)
+	return &plan{target: ref, before: cur.Fields(), after: after, touched: []string{"ou"}, version: version + 1,
+		write: write}, nil
+}
+
 // errUnchanged is the conflict of a move or status change that would change nothing.
 func errUnchanged(format string, args ...any) error {
 	return &directory.ConflictError{Message: fmt.Sprintf(format, args...)}

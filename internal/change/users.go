@@ -104,18 +104,11 @@ func (pl *planner) userMove(ctx context.Context) (*plan, error) {
 	if err := pl.checkVersion(cur.Version); err != nil {
 		return nil, err
 	}
-	to, err := pl.ou(ctx, "to", pl.op.To)
-	if err != nil {
-		return nil, err
-	}
-	if to.ID == cur.OUID {
-		return nil, errUnchanged("user %s is already in OU %s", cur.Username, to.DisplayPath())
-	}
-	next := cur
-	next.OUID, next.OUPath, next.Updated = to.ID, to.DisplayPath(), pl.now
-	return &plan{target: cur.Ref(), before: cur.Fields(), after: next.Fields(), touched: []string{"ou"},
-		version: cur.Version + 1,
-		write:   func(ctx context.Context) error { return pl.tx.UpdateUser(ctx, &next) }}, nil
+	return pl.relocate(ctx, &cur, cur.OUID, cur.Version, func(to directory.OU) (map[string]any, func(context.Context) error) {
+		next := cur
+		next.OUID, next.OUPath, next.Updated = to.ID, to.DisplayPath(), pl.now
+		return next.Fields(), func(ctx context.Context) error { return pl.tx.UpdateUser(ctx, &next) }
+	})
 }
 
 func (pl *planner) userSetStatus(ctx context.Context, status directory.Status) (*plan, error) {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -96,7 +97,7 @@ func (c *client) call(ctx context.Context, method, path string, query url.Values
 		req.Header.Set("Deputy-Justification", c.justification)
 	}
 	if c.ifMatch != "" {
-		req.Header.Set("If-Match", `"`+strings.Trim(c.ifMatch, `"`)+`"`)
+		req.Header.Set("If-Match", `"`+c.ifMatch+`"`)
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
@@ -139,6 +140,19 @@ func responseError(status int, data []byte) error {
 		code = ExitDenied
 	}
 	return &exitError{code: code, msg: msg}
+}
+
+// parseVersion reads an --if-match value: an object's version as its "version" field or its
+// ETag shows it (3, "3" or W/"3"). It returns the bare number, "" for an empty value.
+func parseVersion(s string) (string, error) {
+	if s == "" {
+		return "", nil
+	}
+	v := strings.Trim(strings.TrimPrefix(strings.TrimSpace(s), "W/"), `"`)
+	if n, err := strconv.ParseInt(v, 10, 64); err != nil || n <= 0 {
+		return "", fmt.Errorf("--if-match %q: want the version the object must still have, a number such as 3", s)
+	}
+	return v, nil
 }
 
 func firstNonEmpty(vals ...string) string {

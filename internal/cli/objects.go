@@ -1,11 +1,13 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/url"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -43,6 +45,31 @@ var kinds = []kindSpec{
 
 // objectPath is the path of one object: names are escaped so an OU path fits one segment.
 func (k kindSpec) objectPath(name string) string { return k.path + "/" + url.PathEscape(name) }
+
+// rootOU is how the root OU is written on the command line.
+const rootOU = "/"
+
+// pathOf is the API path of the object name names. The root OU is addressed by its ID, which
+// is looked up: its path "/" escaped alone ("%2F") reads to the server's router as a trailing
+// slash, not as a name.
+func (c *client) pathOf(ctx context.Context, k kindSpec, name string) (string, error) {
+	if k.name != "ou" || strings.Trim(name, rootOU) != "" {
+		return k.objectPath(name), nil
+	}
+	var p page
+	q := url.Values{"filter": {`path eq "/"`}, "limit": {"1"}}
+	if err := c.call(ctx, "GET", k.path, q, nil, &p); err != nil {
+		return "", err
+	}
+	if len(p.Items) != 1 {
+		return "", fmt.Errorf("the server listed no root OU")
+	}
+	id, _ := p.Items[0]["id"].(string)
+	if id == "" {
+		return "", fmt.Errorf("the server listed the root OU without an id")
+	}
+	return k.objectPath(id), nil
+}
 
 // flagName is the command-line form of a field.
 func flagName(field string) string { return strings.ReplaceAll(field, "_", "-") }
@@ -90,7 +117,7 @@ func (e *env) listCommand(k kindSpec, f *clientFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			items, next, err := c.listAll(cmd.Context(), k.path, filter, cursor, limit, all)
+			items, next, err := c.listAll(cmd.Context(), k.path, url.Values{"filter": {filter}}, cursor, limit, all)
 			if err != nil {
 				return err
 			}
@@ -108,14 +135,18 @@ func (e *env) getCommand(k kindSpec, f *clientFlags) *cobra.Command {
 	return &cobra.Command{
 		Use:   "get NAME",
 		Short: "Show one " + k.noun + " (by name or ID)",
-		Args:  cobra.ExactArgs(1),
+		Args:  exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := e.newClient(f)
 			if err != nil {
 				return err
 			}
+			path, err := c.pathOf(cmd.Context(), k, args[0])
+			if err != nil {
+				return err
+			}
 			var obj map[string]any
-			if err := c.call(cmd.Context(), "GET", k.objectPath(args[0]), nil, nil, &obj); err != nil {
+			if err := c.call(cmd.Context(), "GET", path, nil, nil, &obj); err != nil {
 				return err
 			}
 			return c.printOne(e, obj)
@@ -134,7 +165,7 @@ func (e *env) createCommand(k kindSpec, f *clientFlags) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "create NAME",
 		Short: "Create a " + k.noun,
-		Args:  cobra.MaximumNArgs(1),
+		Args:  rangeArgs(0, 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := e.newClient(f)
 			if err != nil {
@@ -204,7 +235,7 @@ func (e *env) updateCommand(k kindSpec, f *clientFlags) *cobra.Command {
 		Use:     "update NAME",
 		Short:   "Change fields of a " + k.noun + " (a JSON merge patch)",
 		Example: fmt.Sprintf("  deputy %s update NAME --set title=\"Account Director\" --unset phone --if-match 3", k.name),
-		Args:    cobra.ExactArgs(1),
+		Args:    exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := e.newClient(f)
 			if err != nil {
@@ -214,9 +245,15 @@ func (e *env) updateCommand(k kindSpec, f *clientFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			c.ifMatch = ifMatch
+			if c.ifMatch, err = parseVersion(ifMatch); err != nil {
+				return err
+			}
+			path, err := c.pathOf(cmd.Context(), k, args[0])
+			if err != nil {
+				return err
+			}
 			var obj map[string]any
-			if err := c.call(cmd.Context(), "PATCH", k.objectPath(args[0]), nil, body, &obj); err != nil {
+			if err := c.call(cmd.Context(), "PATCH", path, nil, body, &obj); err != nil {
 				return err
 			}
 			return c.printOne(e, obj)
@@ -256,7 +293,11 @@ func buildPatch(k kindSpec, raw string, sets, unsets []string) (map[string]any, 
 		}
 		switch {
 		case field == "protected":
-			put(field, val == "true")
+			b, err := strconv.ParseBool(val)
+			if err != nil {
+				return nil, fmt.Errorf("--set %q: protected is true or false", s)
+			}
+			put(field, b)
 		case slices.Contains(k.lists, field):
 			put(field, splitList(val))
 		default:
@@ -277,14 +318,20 @@ func (e *env) deleteCommand(k kindSpec, f *clientFlags) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "delete NAME",
 		Short: "Delete a " + k.noun,
-		Args:  cobra.ExactArgs(1),
+		Args:  exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := e.newClient(f)
 			if err != nil {
 				return err
 			}
-			c.ifMatch = ifMatch
-			if err := c.call(cmd.Context(), "DELETE", k.objectPath(args[0]), nil, nil, nil); err != nil {
+			if c.ifMatch, err = parseVersion(ifMatch); err != nil {
+				return err
+			}
+			path, err := c.pathOf(cmd.Context(), k, args[0])
+			if err != nil {
+				return err
+			}
+			if err := c.call(cmd.Context(), "DELETE", path, nil, nil, nil); err != nil {
 				return err
 			}
 			fmt.Fprintf(e.stdout, "deleted %s %s\n", k.noun, args[0])
@@ -300,14 +347,18 @@ func (e *env) moveCommand(k kindSpec, f *clientFlags) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "move NAME --to OU",
 		Short: "Move a " + k.noun + " to another OU",
-		Args:  cobra.ExactArgs(1),
+		Args:  exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := e.newClient(f)
 			if err != nil {
 				return err
 			}
+			path, err := c.pathOf(cmd.Context(), k, args[0])
+			if err != nil {
+				return err
+			}
 			var obj map[string]any
-			if err := c.call(cmd.Context(), "POST", k.objectPath(args[0])+"/move", nil, map[string]string{"to": to}, &obj); err != nil {
+			if err := c.call(cmd.Context(), "POST", path+"/move", nil, map[string]string{"to": to}, &obj); err != nil {
 				return err
 			}
 			return c.printOne(e, obj)
@@ -323,7 +374,7 @@ func (e *env) postCommand(k kindSpec, f *clientFlags, verb, short string) *cobra
 	return &cobra.Command{
 		Use:   verb + " NAME",
 		Short: short,
-		Args:  cobra.ExactArgs(1),
+		Args:  exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := e.newClient(f)
 			if err != nil {

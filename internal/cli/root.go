@@ -47,6 +47,9 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(
 	e := &env{stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv}
 	root := e.rootCommand()
 	root.SetArgs(args)
+	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
+		return fmt.Errorf("%w (see %s --help)", err, cmd.CommandPath())
+	})
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
@@ -76,6 +79,20 @@ func (e *env) rootCommand() *cobra.Command {
 	root.AddCommand(e.serveCommand(), e.initCommand(), e.benchCommand())
 	e.addClientCommands(root)
 	return root
+}
+
+// exactArgs requires n positional arguments, and says how to call the command when they are
+// not there (cobra's own message names no command and no argument).
+func exactArgs(n int) cobra.PositionalArgs { return rangeArgs(n, n) }
+
+// rangeArgs requires from min to max positional arguments.
+func rangeArgs(min, max int) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) < min || len(args) > max {
+			return fmt.Errorf("usage: %s (got %d arguments; see %s --help)", cmd.UseLine(), len(args), cmd.CommandPath())
+		}
+		return nil
+	}
 }
 
 // oneLine folds an error message onto one line.

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -36,7 +35,7 @@ filled with a demo organisation, and a fresh API token for its admin is printed.
 			if err != nil {
 				return err
 			}
-			log := cfg.Logger(os.Stderr)
+			log := cfg.Logger(e.stderr)
 			a, err := app.Open(cmd.Context(), cfg, log)
 			if err != nil {
 				return err
@@ -123,7 +122,7 @@ signing key, and the first tier-0 admin, and print that admin's API token once.`
 			if err != nil {
 				return err
 			}
-			a, err := app.Open(cmd.Context(), cfg, cfg.Logger(os.Stderr).With("cmd", "init"))
+			a, err := app.Open(cmd.Context(), cfg, cfg.Logger(e.stderr).With("cmd", "init"))
 			if err != nil {
 				return err
 			}

@@ -16,13 +16,15 @@ type page struct {
 	NextCursor string           `json:"next_cursor"`
 }
 
-// listAll fetches one page, or every page with all.
-func (c *client) listAll(ctx context.Context, path, filter, cursor string, limit int, all bool) ([]map[string]any, string, error) {
+// listAll fetches one page of the list at path, filtered by query, or every page with all.
+func (c *client) listAll(ctx context.Context, path string, query url.Values, cursor string, limit int, all bool) ([]map[string]any, string, error) {
 	var items []map[string]any
 	for {
 		q := url.Values{}
-		if filter != "" {
-			q.Set("filter", filter)
+		for k, v := range query {
+			if len(v) > 0 && v[0] != "" {
+				q[k] = v
+			}
 		}
 		if cursor != "" {
 			q.Set("cursor", cursor)
@@ -75,7 +77,7 @@ func (e *env) tokenCommand(k kindSpec, f *clientFlags) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "token NAME",
 		Short: "Issue a personal API token for a user (your own, or anyone's as a tier-0 admin); shown once",
-		Args:  cobra.ExactArgs(1),
+		Args:  exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := e.newClient(f)
 			if err != nil {
@@ -106,19 +108,21 @@ var memberCols = []column{{"TYPE", "type"}, {"NAME", "name"}, {"SOURCE", "source
 
 func (e *env) membersCommand(k kindSpec, f *clientFlags) *cobra.Command {
 	var (
-		filter string
-		all    bool
+		filter, cursor string
+		limit          int
+		all            bool
 	)
 	cmd := &cobra.Command{
 		Use:   "members GROUP",
 		Short: "List the direct members of a group",
-		Args:  cobra.ExactArgs(1),
+		Args:  exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := e.newClient(f)
 			if err != nil {
 				return err
 			}
-			items, next, err := c.listAll(cmd.Context(), k.objectPath(args[0])+"/members", filter, "", 1000, all)
+			items, next, err := c.listAll(cmd.Context(), k.objectPath(args[0])+"/members", url.Values{"filter": {filter}},
+				cursor, limit, all)
 			if err != nil {
 				return err
 			}
@@ -126,6 +130,8 @@ func (e *env) membersCommand(k kindSpec, f *clientFlags) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&filter, "filter", "", "SCIM filter on type, name, id or source")
+	cmd.Flags().StringVar(&cursor, "cursor", "", "continue after a previous page")
+	cmd.Flags().IntVar(&limit, "limit", 1000, "page size (1-1000)")
 	cmd.Flags().BoolVar(&all, "all", false, "fetch every page")
 	return cmd
 }
@@ -135,7 +141,7 @@ func (e *env) addMemberCommand(k kindSpec, f *clientFlags) *cobra.Command {
 		Use:     "add-member GROUP MEMBER",
 		Short:   "Add a user, service account or group to a group",
 		Example: "  deputy group add-member crm-users ada.lovelace\n  deputy group add-member all-staff group:sales-all",
-		Args:    cobra.ExactArgs(2),
+		Args:    exactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := e.newClient(f)
 			if err != nil {
@@ -158,7 +164,7 @@ func (e *env) removeMemberCommand(k kindSpec, f *clientFlags) *cobra.Command {
 	return &cobra.Command{
 		Use:   "remove-member GROUP MEMBER",
 		Short: "Remove a direct member from a group",
-		Args:  cobra.ExactArgs(2),
+		Args:  exactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := e.newClient(f)
 			if err != nil {
@@ -184,6 +190,7 @@ func (e *env) auditCommand() *cobra.Command {
 		q      = map[string]*string{}
 		limit  int
 		cursor string
+		all    bool
 	)
 	events := &cobra.Command{
 		Use:     "events",
@@ -197,26 +204,24 @@ func (e *env) auditCommand() *cobra.Command {
 			}
 			v := url.Values{}
 			for name, val := range q {
-				if *val != "" {
-					v.Set(name, *val)
-				}
+				v.Set(name, *val)
 			}
-			v.Set("limit", strconv.Itoa(limit))
-			if cursor != "" {
-				v.Set("cursor", cursor)
-			}
-			var p page
-			if err := c.call(cmd.Context(), "GET", "/api/v1/audit/events", v, nil, &p); err != nil {
+			items, next, err := c.listAll(cmd.Context(), "/api/v1/audit/events", v, cursor, limit, all)
+			if err != nil {
 				return err
 			}
-			for _, it := range p.Items {
-				for _, key := range []string{"actor", "target"} {
-					if m, ok := it[key].(map[string]any); ok {
-						it[key] = m["name"]
+			if c.output != "json" {
+				// The table shows who and what by name; -o json keeps the events as the API
+				// wrote them, IDs included.
+				for _, it := range items {
+					for _, key := range []string{"actor", "target"} {
+						if m, ok := it[key].(map[string]any); ok {
+							it[key] = m["name"]
+						}
 					}
 				}
 			}
-			return c.printList(e, eventCols, p.Items, p.NextCursor)
+			return c.printList(e, eventCols, items, next)
 		},
 	}
 	for _, name := range []string{"actor", "target", "action", "outcome", "transport", "since", "until"} {
@@ -224,6 +229,7 @@ func (e *env) auditCommand() *cobra.Command {
 	}
 	events.Flags().IntVar(&limit, "limit", 50, "how many events (1-1000)")
 	events.Flags().StringVar(&cursor, "cursor", "", "continue after a previous page")
+	events.Flags().BoolVar(&all, "all", false, "fetch every page")
 	cmd.AddCommand(events)
 	return cmd
 }

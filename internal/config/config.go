@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -144,7 +145,7 @@ func (c Config) Level() (slog.Level, error) {
 }
 
 // Logger builds the logger the configuration asks for, writing to w.
-func (c Config) Logger(w *os.File) *slog.Logger {
+func (c Config) Logger(w io.Writer) *slog.Logger {
 	level, _ := c.Level()
 	opts := &slog.HandlerOptions{Level: level}
 	if c.LogFormat == "json" {

@@ -12,14 +12,11 @@ import (
 )
 
 // AppendEvent gives the event the next index and stores its canonical encoding. The index is
-// one past the largest stored, read under the audit lock (on PostgreSQL a transaction-scoped
-// advisory lock; on SQLite the single writer), which is held until commit: appenders are
-// serialized, so indexes are dense and follow commit order.
+// one past the largest stored, read under the audit lock that every write transaction holds
+// from its start to its commit (see InTx): appenders are serialized, so indexes are dense and
+// follow commit order.
 func (t *tx) AppendEvent(ctx context.Context, e *audit.Event) (int64, error) {
 	if t.nextEvent == 0 {
-		if err := t.lock(ctx, lockAudit); err != nil {
-			return 0, err
-		}
 		if err := t.queryRow(ctx, "SELECT COALESCE(MAX(idx), -1) + 1 FROM audit_events").Scan(&t.nextEvent); err != nil {
 			return 0, fmt.Errorf("store: allocate audit index: %w", err)
 		}

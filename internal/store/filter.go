@@ -16,13 +16,13 @@ type colKind int
 const (
 	colFold colKind = iota // free text: compared case-folded
 	colKey                 // holds the folded key already (username_key, path_key)
-	colPath                // an OU path key: the value's surrounding slashes are dropped, "/" is the root
+	colPath                // an OU path key ("" for the root, NULL for none), compared as displayed: "/" for the root
 	colBool                // 0/1
 	colTime                // Unix microseconds, 0 = absent
 	colJSON                // a member of a JSON object column; the sub-attribute names the key
 )
 
-// column maps a filter attribute to SQL. expr must never be NULL except for colJSON.
+// column maps a filter attribute to SQL. expr must never be NULL except for colJSON and colPath.
 type column struct {
 	expr string
 	kind colKind
@@ -115,21 +115,38 @@ func (c *conn) compare(e *filter.Compare, fm fieldMap) (string, []any, error) {
 		if e.Op == filter.Pr {
 			return expr + " <> 0", nil, nil
 		}
-		v := micros(e.Value.(time.Time))
-		if e.Op == filter.Ne {
-			return expr + " <> ?", []any{v}, nil
+		t := e.Value.(time.Time)
+		v, op := micros(t), e.Op
+		if !t.IsZero() && !t.Equal(fromMicros(v)) {
+			// The value is finer than the stored microseconds: no stored time equals it, and
+			// against the whole microsecond v below it, >= is > and < is <=.
+			switch op {
+			case filter.Eq:
+				return "1=0", nil, nil
+			case filter.Ne:
+				return "1=1", nil, nil
+			case filter.Ge:
+				op = filter.Gt
+			case filter.Lt:
+				op = filter.Le
+			}
 		}
-		return "(" + expr + " <> 0 AND " + expr + sqlOp(e.Op) + "?)", []any{v}, nil
+		if op == filter.Ne {
+			// An absent time (0) differs from every value, even one stored as 0.
+			return "(" + expr + " = 0 OR " + expr + " <> ?)", []any{v}, nil
+		}
+		return "(" + expr + " <> 0 AND " + expr + sqlOp(op) + "?)", []any{v}, nil
 	case colFold, colJSON:
 		expr = c.d.fold + "(" + expr + ")"
+	case colPath:
+		// Compare the path as users see it and filter.Match gets it (the display path), so the
+		// root is "/" and present, and sw "corp/" selects corp's subtree, not "corporate".
+		expr = "(CASE WHEN " + expr + " = '' THEN '/' ELSE COALESCE(" + expr + ", '') END)"
 	}
 	if e.Op == filter.Pr {
 		return "(" + expr + " <> '')", nil, nil
 	}
 	v := filter.Fold(e.Value.(string))
-	if col.kind == colPath {
-		v = strings.Trim(v, "/")
-	}
 	switch e.Op {
 	case filter.Co:
 		return "(" + expr + " LIKE ? ESCAPE '\\')", []any{"%" + escapeLike(v) + "%"}, nil
@@ -172,7 +189,7 @@ func escapeLike(s string) string {
 var (
 	ouFields = fieldMap{
 		"id": {"o.id", colKey}, "name": {"o.name", colFold}, "path": {"o.path_key", colPath},
-		"parent": {"COALESCE(p.path_key, '')", colPath}, "protected": {"o.protected", colBool},
+		"parent": {"p.path_key", colPath}, "protected": {"o.protected", colBool},
 		"created": {"o.created_at", colTime}, "updated": {"o.updated_at", colTime},
 	}
 	userFields = fieldMap{

@@ -99,6 +99,14 @@ func (s *Store) InTx(ctx context.Context, fn func(tx change.Tx) error) error {
 		return fmt.Errorf("store: begin: %w", err)
 	}
 	t := &tx{conn: &conn{d: s.d, db: s.write, tx: sqlTx, cache: s.wcache}}
+	// Every write transaction appends to the audit log, whose indexes must be dense and in
+	// commit order, so writers take the audit lock first and hold it to commit. Taking it
+	// first, before any row lock, is what keeps a transaction of several ops from deadlocking
+	// with one that holds a row it needs. (SQLite's single writer serializes the same way.)
+	if err := t.lock(ctx, lockAudit); err != nil {
+		sqlTx.Rollback()
+		return err
+	}
 	if err := fn(t); err != nil {
 		if rerr := sqlTx.Rollback(); rerr != nil && !errors.Is(rerr, sql.ErrTxDone) {
 			return errors.Join(err, fmt.Errorf("store: rollback: %w", rerr))
