@@ -176,7 +176,7 @@ func TestBadInput(t *testing.T) {
 		{name: "group nested into its parent's parent", req: request{Method: "POST", Path: "/api/v1/groups/b/members",
 			Body: map[string]any{"member": "a"}}, status: 409, code: "conflict", field: "member"},
 		{name: "group nested into itself", req: request{Method: "POST", Path: "/api/v1/groups/c/members",
-			Body: map[string]any{"member": "group:c"}}, status: 422, code: "invalid", field: "member"},
+			Body: map[string]any{"member": "group:c"}}, status: 409, code: "conflict", field: "member"},
 		{name: "invalid filter", req: request{Method: "GET", Path: q("/api/v1/users", "filter", `title eq`)},
 			status: 400, code: "invalid_filter", field: "filter", check: detailNames("not a valid SCIM filter")},
 		{name: "filter on an unknown attribute", req: request{Method: "GET", Path: q("/api/v1/users", "filter", `salary gt "1"`)},
@@ -193,7 +193,7 @@ func TestBadInput(t *testing.T) {
 			status: 400, code: "invalid_filter", field: "filter"},
 		{name: "unknown route", req: request{Method: "GET", Path: "/api/v1/people"}, status: 404, code: "no_route"},
 		{name: "unknown route without a token", req: request{Method: "GET", Path: "/api/v2/users", As: "-"}, status: 404, code: "no_route"},
-		{name: "unknown method on a collection", req: request{Method: "PUT", Path: "/api/v1/users", Body: user(nil)}, status: 404, code: "no_route"},
+		{name: "unknown method on a collection", req: request{Method: "PUT", Path: "/api/v1/users", Body: user(nil)}, status: 405, code: "method_not_allowed"},
 	})
 
 	// LDAP DN specials, in every kind of name.

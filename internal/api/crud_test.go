@@ -335,7 +335,7 @@ func TestGroupsAndMembers(t *testing.T) {
 		{name: "empty member", req: request{Method: "POST", Path: "/api/v1/groups/{sales}/members", Body: map[string]any{"member": " "}},
 			status: 422, code: "invalid", field: "member"},
 		{name: "group into itself", req: request{Method: "POST", Path: "/api/v1/groups/emea/members", Body: map[string]any{"member": "group:emea"}},
-			status: 422, code: "invalid", field: "member"},
+			status: 409, code: "conflict", field: "member"},
 		{name: "members", req: request{Method: "GET", Path: "/api/v1/groups/{sales}/members"}, status: 200,
 			check: wantNames("ada", "bob", "emea")},
 		{name: "members filtered by type", req: request{Method: "GET", Path: q("/api/v1/groups/{sales}/members", "filter", `type eq "group"`)},

@@ -90,10 +90,6 @@ func (s *Server) Register(mux *http.ServeMux, auth func(http.Handler) http.Handl
 	route("GET /api/v1/audit/events", s.listEvents)
 	route("GET /api/v1/audit/events/{index}", s.getEvent)
 
-	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
-		httpx.WriteError(w, r, s.log, httpx.NewProblem(http.StatusNotFound, "no_route",
-			r.Method+" "+r.URL.Path+" is not part of the API; see /api/v1 in the documentation"))
-	})
 }
 
 // fail writes err as a problem.

@@ -76,6 +76,7 @@ func (a *App) Handler() http.Handler {
 		httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "ready", "database": a.Store.Dialect()})
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(a.registry, promhttp.HandlerOpts{Registry: a.registry}))
+	mux.HandleFunc("/", httpx.Fallback(mux, a.Log))
 	return httpx.Chain(mux, httpx.Observe(a.Log, httpx.NewMetrics(a.registry)), httpx.SecureHeaders)
 }
 

@@ -3,6 +3,7 @@ package change
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"github.com/deputy-iam/deputy/internal/directory"
 )
@@ -74,8 +75,12 @@ func (pl *planner) groupDelete(ctx context.Context) (*plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &plan{target: cur.Ref(), before: cur.Fields(),
-		write: func(ctx context.Context) error { return pl.tx.DeleteGroup(ctx, cur.ID) }}, nil
+	before, err := pl.withRelations(ctx, cur.ID, cur.Fields())
+	if err != nil {
+		return nil, err
+	}
+	return &plan{target: cur.Ref(), before: before,
+		write: func(ctx context.Context) error { return pl.tx.DeleteGroup(ctx, cur.ID, pl.now) }}, nil
 }
 
 // member resolves the op's member reference; an unknown member is a field error.
@@ -106,7 +111,7 @@ func (pl *planner) groupAddMember(ctx context.Context) (*plan, error) {
 	}
 	if m.Kind == directory.KindGroup {
 		if m.ID == g.ID {
-			return nil, directory.Invalid("member", "a group cannot be a member of itself")
+			return nil, directory.Conflict("member", "a group cannot be a member of itself")
 		}
 		// Nesting m into g closes a cycle when m already contains g.
 		cycle, err := pl.tx.Contains(ctx, m.ID, g.ID)
@@ -142,7 +147,7 @@ func (pl *planner) groupRemoveMember(ctx context.Context) (*plan, error) {
 	if in, err := pl.tx.IsMember(ctx, g.ID, m); err != nil {
 		return nil, err
 	} else if !in {
-		return nil, directory.NotFound(m.Kind, m.Name+" as a member of "+g.Name)
+		return nil, fmt.Errorf("%s %s is not a direct member of group %s: %w", m.Kind.Noun(), m.Name, g.Name, directory.ErrNotFound)
 	}
 	fields := g.Fields()
 	return &plan{target: g.Ref(), before: fields, after: fields, touched: []string{"members"}, version: g.Version + 1,
@@ -217,6 +222,10 @@ func (pl *planner) saDelete(ctx context.Context) (*plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &plan{target: cur.Ref(), before: cur.Fields(),
-		write: func(ctx context.Context) error { return pl.tx.DeleteServiceAccount(ctx, cur.ID) }}, nil
+	before, err := pl.withRelations(ctx, cur.ID, cur.Fields())
+	if err != nil {
+		return nil, err
+	}
+	return &plan{target: cur.Ref(), before: before,
+		write: func(ctx context.Context) error { return pl.tx.DeleteServiceAccount(ctx, cur.ID, pl.now) }}, nil
 }

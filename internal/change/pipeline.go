@@ -187,8 +187,21 @@ func (p *Pipeline) apply(ctx context.Context, tx Tx, actor delegation.Actor, met
 			planErr = ErrParked
 		}
 	}
+	var before, after map[string]any
+	unchanged := false
 	if planErr == nil {
-		planErr = pl.write(ctx)
+		before, after = diff(pl.before, pl.after)
+		if pl.relBefore != nil || pl.relAfter != nil {
+			before, after = pl.relBefore, pl.relAfter
+		}
+		// An update that sets every field to the value it has is applied as a no-op: nothing
+		// is written, the version stays, and the attempt is still recorded.
+		unchanged = before == nil && after == nil && pl.before != nil && pl.after != nil
+		if unchanged {
+			pl.version--
+		} else {
+			planErr = pl.write(ctx)
+		}
 	}
 	if planErr != nil {
 		return Result{}, p.failure(actor, meta, op, q.Target, dec, now, planErr), planErr
@@ -197,13 +210,16 @@ func (p *Pipeline) apply(ctx context.Context, tx Tx, actor delegation.Actor, met
 	ev := p.event(actor, meta, op, pl.target, now)
 	ev.Outcome, ev.Authority = audit.Applied, dec.Authority
 	ev.Target.Version = pl.version
-	ev.Before, ev.After = diff(pl.before, pl.after)
-	if pl.relBefore != nil || pl.relAfter != nil {
-		ev.Before, ev.After = pl.relBefore, pl.relAfter
+	ev.Before, ev.After = before, after
+	if unchanged {
+		ev.Message = "nothing changed: every field already had the value given"
 	}
 	idx, err := tx.AppendEvent(ctx, ev)
 	if err != nil {
 		return Result{}, nil, err
+	}
+	if unchanged {
+		return Result{Outcome: audit.Applied, Event: idx, Target: pl.target, Version: pl.version}, nil, nil
 	}
 	payload, err := json.Marshal(outboxMessage{Index: idx, Action: op.Action, Target: ev.Target})
 	if err != nil {

@@ -128,6 +128,20 @@ func (pl *planner) owners(ctx context.Context, keys []string) ([]directory.Ref, 
 	return refs, nil
 }
 
+// withRelations adds to the fields of an object about to be deleted the links the delete
+// removes (its memberships and ownerships), so the audit event records them and an undo can
+// restore them.
+func (pl *planner) withRelations(ctx context.Context, id string, fields map[string]any) (map[string]any, error) {
+	rel, err := pl.tx.Relations(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	for k, v := range rel.Fields() {
+		fields[k] = v
+	}
+	return fields, nil
+}
+
 // placed is an object that lives in an OU.
 type placed interface {
 	Ref() directory.Ref

@@ -38,7 +38,12 @@ type Tx interface {
 	InsertUser(ctx context.Context, u *directory.User) error
 	// UpdateUser writes u at version u.Version+1 if the stored version is still u.Version.
 	UpdateUser(ctx context.Context, u *directory.User) error
-	DeleteUser(ctx context.Context, id string) error
+	// DeleteUser, DeleteGroup and DeleteServiceAccount remove the object and every link to it
+	// (memberships, ownerships, tokens, assignments), moving each group and service account
+	// that loses a member or an owner to its next version, updated at now.
+	DeleteUser(ctx context.Context, id string, now time.Time) error
+	// Relations reads the links to an object that deleting it removes.
+	Relations(ctx context.Context, id string) (directory.Relations, error)
 	// Reports counts the users whose manager is id.
 	Reports(ctx context.Context, id string) (int, error)
 	// SoleOwnerOf lists the service accounts whose only owner is the user id.
@@ -48,7 +53,7 @@ type Tx interface {
 	// UpdateGroup writes g, owners included, at version g.Version+1 if the stored version is
 	// still g.Version.
 	UpdateGroup(ctx context.Context, g *directory.Group) error
-	DeleteGroup(ctx context.Context, id string) error
+	DeleteGroup(ctx context.Context, id string, now time.Time) error
 	// IsMember reports whether member is a direct member of the group.
 	IsMember(ctx context.Context, groupID string, member directory.Ref) (bool, error)
 	// AddMember and RemoveMember change g's direct members (adding an existing member is a
@@ -61,7 +66,7 @@ type Tx interface {
 
 	InsertServiceAccount(ctx context.Context, s *directory.ServiceAccount) error
 	UpdateServiceAccount(ctx context.Context, s *directory.ServiceAccount) error
-	DeleteServiceAccount(ctx context.Context, id string) error
+	DeleteServiceAccount(ctx context.Context, id string, now time.Time) error
 
 	InsertToken(ctx context.Context, t *credential.Token) error
 

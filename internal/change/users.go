@@ -178,8 +178,12 @@ func (pl *planner) userDelete(ctx context.Context) (*plan, error) {
 		return nil, directory.Conflict("", "%s is the only owner of service account %s; add another owner first",
 			cur.Username, owned[0].Name)
 	}
-	return &plan{target: cur.Ref(), before: cur.Fields(),
-		write: func(ctx context.Context) error { return pl.tx.DeleteUser(ctx, cur.ID) }}, nil
+	before, err := pl.withRelations(ctx, cur.ID, cur.Fields())
+	if err != nil {
+		return nil, err
+	}
+	return &plan{target: cur.Ref(), before: before,
+		write: func(ctx context.Context) error { return pl.tx.DeleteUser(ctx, cur.ID, pl.now) }}, nil
 }
 
 func (pl *planner) userIssueToken(ctx context.Context) (*plan, error) {

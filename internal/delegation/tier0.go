@@ -60,5 +60,11 @@ func (t *Tier0) Decide(ctx context.Context, q *Question) Decision {
 	if self && (q.Action == DirectoryRead || q.Action == UserIssueToken) {
 		return Allow(audit.Authority{Rule: "self"})
 	}
-	return Deny(ReasonNotAuthorized, "%s on %s %s needs the %s role", q.Action, q.Target.Kind.Noun(), q.Target, RoleTier0)
+	switch {
+	case q.Target.Key() != "":
+		return Deny(ReasonNotAuthorized, "%s on %s %s needs the %s role", q.Action, q.Target.Kind.Noun(), q.Target, RoleTier0)
+	case q.Target.Kind != "":
+		return Deny(ReasonNotAuthorized, "%s on %ss needs the %s role", q.Action, q.Target.Kind.Noun(), RoleTier0)
+	}
+	return Deny(ReasonNotAuthorized, "%s needs the %s role", q.Action, RoleTier0)
 }

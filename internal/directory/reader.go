@@ -30,6 +30,26 @@ type Membership struct {
 	Via   []Ref
 }
 
+// Relations are the objects that point at an object: the groups it is a direct member of and,
+// for a user, the groups and service accounts it owns. Deleting the object removes these links.
+type Relations struct {
+	MemberOf            []Ref
+	OwnsGroups          []Ref
+	OwnsServiceAccounts []Ref
+}
+
+// Fields renders the relations for an audit record (only those that exist).
+func (r Relations) Fields() map[string]any {
+	f := map[string]any{}
+	for k, refs := range map[string][]Ref{"member_of": r.MemberOf, "owns_groups": r.OwnsGroups,
+		"owns_service_accounts": r.OwnsServiceAccounts} {
+		if len(refs) > 0 {
+			f[k] = refList(refs)
+		}
+	}
+	return f
+}
+
 // ListQuery selects a page of objects. Filter is checked against the kind's schema; Cursor is
 // the opaque value a previous page returned; Limit is clamped to [1, MaxLimit].
 type ListQuery struct {

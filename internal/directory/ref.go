@@ -74,7 +74,10 @@ func ParseRef(kind Kind, key string) Ref {
 		return Ref{Kind: kind, ID: strings.ToLower(key)}
 	}
 	if kind == KindOU {
-		key = strings.Trim(key, "/")
+		// Paths are written with or without surrounding slashes; the root is "/".
+		if key = strings.Trim(key, "/"); key == "" {
+			key = RootPath
+		}
 	}
 	return Ref{Kind: kind, Name: key}
 }

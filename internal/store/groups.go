@@ -151,17 +151,12 @@ func (t *tx) bumpGroup(ctx context.Context, g *directory.Group, now time.Time) e
 	return nil
 }
 
-// DeleteGroup removes the group, its memberships in other groups and its own members.
-func (t *tx) DeleteGroup(ctx context.Context, id string) error {
-	for _, q := range []string{
+// DeleteGroup removes the group, its memberships in other groups (each moved to its next
+// version) and its own members.
+func (t *tx) DeleteGroup(ctx context.Context, id string, now time.Time) error {
+	return t.deleteObject(ctx, id, now, "group",
 		"DELETE FROM group_members WHERE member_id = ?",
 		"DELETE FROM group_members WHERE group_id = ?",
 		"DELETE FROM group_owners WHERE group_id = ?",
-		"DELETE FROM groups WHERE id = ?",
-	} {
-		if _, err := t.exec(ctx, q, id); err != nil {
-			return mapWriteError(err, "group")
-		}
-	}
-	return nil
+		"DELETE FROM groups WHERE id = ?")
 }

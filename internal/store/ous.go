@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/deputy-iam/deputy/internal/directory"
@@ -26,7 +27,8 @@ func (c *conn) OU(ctx context.Context, ref directory.Ref) (directory.OU, error) 
 	if ref.ID != "" {
 		row = c.queryRow(ctx, "SELECT "+ouCols+" FROM ous o WHERE o.id = ?", ref.ID)
 	} else {
-		row = c.queryRow(ctx, "SELECT "+ouCols+" FROM ous o WHERE o.path_key = ?", directory.CanonicalKey(ref.Name))
+		row = c.queryRow(ctx, "SELECT "+ouCols+" FROM ous o WHERE o.path_key = ?",
+			directory.CanonicalKey(strings.Trim(ref.Name, "/")))
 	}
 	o, err := scanOU(row)
 	if err != nil {

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"time"
 
 	"github.com/deputy-iam/deputy/internal/directory"
 )
@@ -88,17 +89,12 @@ func (t *tx) UpdateServiceAccount(ctx context.Context, s *directory.ServiceAccou
 	return t.setOwners(ctx, "sa_owners", "sa_id", s.ID, s.Owners)
 }
 
-// DeleteServiceAccount removes the service account, its memberships and its tokens.
-func (t *tx) DeleteServiceAccount(ctx context.Context, id string) error {
-	for _, q := range []string{
+// DeleteServiceAccount removes the service account, its memberships (each group moved to its
+// next version) and its tokens.
+func (t *tx) DeleteServiceAccount(ctx context.Context, id string, now time.Time) error {
+	return t.deleteObject(ctx, id, now, "service account",
 		"DELETE FROM group_members WHERE member_id = ?",
 		"DELETE FROM api_tokens WHERE owner_id = ?",
 		"DELETE FROM sa_owners WHERE sa_id = ?",
-		"DELETE FROM service_accounts WHERE id = ?",
-	} {
-		if _, err := t.exec(ctx, q, id); err != nil {
-			return mapWriteError(err, "service account")
-		}
-	}
-	return nil
+		"DELETE FROM service_accounts WHERE id = ?")
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/deputy-iam/deputy/internal/directory"
 )
@@ -108,22 +109,78 @@ func (t *tx) UpdateUser(ctx context.Context, u *directory.User) error {
 }
 
 // DeleteUser removes the user and everything that hangs off it: memberships, ownerships of
-// groups, tokens and assignments. The pipeline has refused the delete beforehand when the user
-// still manages others or is the only owner of a service account.
-func (t *tx) DeleteUser(ctx context.Context, id string) error {
-	for _, q := range []string{
+// groups and service accounts (each moved to its next version), tokens and assignments. The
+// pipeline has refused the delete beforehand when the user still manages others or is the only
+// owner of a service account.
+func (t *tx) DeleteUser(ctx context.Context, id string, now time.Time) error {
+	return t.deleteObject(ctx, id, now, "user",
 		"DELETE FROM group_members WHERE member_id = ?",
 		"DELETE FROM group_owners WHERE user_id = ?",
 		"DELETE FROM sa_owners WHERE user_id = ?",
 		"DELETE FROM api_tokens WHERE owner_id = ?",
 		"DELETE FROM assignments WHERE holder_id = ?",
-		"DELETE FROM users WHERE id = ?",
-	} {
+		"DELETE FROM users WHERE id = ?")
+}
+
+// touchRelated moves the groups and service accounts linked to object id (as a member or an
+// owner) to their next version: deleting id changes them.
+func (t *tx) touchRelated(ctx context.Context, id string, now time.Time) error {
+	if _, err := t.exec(ctx, `UPDATE groups SET version = version + 1, updated_at = ? WHERE id IN
+		(SELECT group_id FROM group_members WHERE member_id = ? UNION SELECT group_id FROM group_owners WHERE user_id = ?)`,
+		micros(now), id, id); err != nil {
+		return fmt.Errorf("store: update groups linked to %s: %w", id, err)
+	}
+	if _, err := t.exec(ctx, `UPDATE service_accounts SET version = version + 1, updated_at = ?
+		WHERE id IN (SELECT sa_id FROM sa_owners WHERE user_id = ?)`, micros(now), id); err != nil {
+		return fmt.Errorf("store: update service accounts linked to %s: %w", id, err)
+	}
+	return nil
+}
+
+// deleteObject bumps the objects linked to id, then runs the deletes in order.
+func (t *tx) deleteObject(ctx context.Context, id string, now time.Time, what string, deletes ...string) error {
+	if err := t.touchRelated(ctx, id, now); err != nil {
+		return err
+	}
+	for _, q := range deletes {
 		if _, err := t.exec(ctx, q, id); err != nil {
-			return mapWriteError(err, "user")
+			return mapWriteError(err, what)
 		}
 	}
 	return nil
+}
+
+// Relations reads the direct memberships of object id and, for a user, what it owns.
+func (t *tx) Relations(ctx context.Context, id string) (directory.Relations, error) {
+	var rel directory.Relations
+	for _, r := range []struct {
+		kind directory.Kind
+		q    string
+		dst  *[]directory.Ref
+	}{
+		{directory.KindGroup, "SELECT g.id, g.name FROM group_members m JOIN groups g ON g.id = m.group_id WHERE m.member_id = ? ORDER BY g.name_key", &rel.MemberOf},
+		{directory.KindGroup, "SELECT g.id, g.name FROM group_owners o JOIN groups g ON g.id = o.group_id WHERE o.user_id = ? ORDER BY g.name_key", &rel.OwnsGroups},
+		{directory.KindServiceAccount, "SELECT s.id, s.name FROM sa_owners o JOIN service_accounts s ON s.id = o.sa_id WHERE o.user_id = ? ORDER BY s.name_key", &rel.OwnsServiceAccounts},
+	} {
+		rows, err := t.query(ctx, r.q, id)
+		if err != nil {
+			return rel, fmt.Errorf("store: read relations of %s: %w", id, err)
+		}
+		for rows.Next() {
+			ref := directory.Ref{Kind: r.kind}
+			if err := rows.Scan(&ref.ID, &ref.Name); err != nil {
+				rows.Close()
+				return rel, fmt.Errorf("store: read relations of %s: %w", id, err)
+			}
+			*r.dst = append(*r.dst, ref)
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return rel, fmt.Errorf("store: read relations of %s: %w", id, err)
+		}
+	}
+	return rel, nil
 }
 
 // Reports counts the users whose manager is id.

@@ -140,7 +140,7 @@ func testNestingCycles(t *testing.T, f *fixture) {
 		name, group, member string
 		want                error
 	}{
-		{"itself", "a", "group:a", directory.ErrInvalid},
+		{"itself", "a", "group:a", directory.ErrConflict},
 		{"direct", "b", "group:a", directory.ErrConflict},
 		{"through a chain", "c", "group:a", directory.ErrConflict},
 		{"through a longer chain", "d", "group:A", directory.ErrConflict},
