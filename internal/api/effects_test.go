@@ -77,3 +77,26 @@ func TestDeleteRecordsAndBumpsLinks(t *testing.T) {
 		}
 	}
 }
+
+// TestAuditFiltersByName checks that actor and target filters take an ID or a name in any
+// case, and still find the events of an object deleted since, by its recorded name.
+func TestAuditFiltersByName(t *testing.T) {
+	e := newEnv(t)
+	ada := e.newUser("Ada.Lovelace", nil)
+	e.must(http.StatusOK, "PATCH", "/api/v1/users/ada.lovelace", map[string]any{"title": "Countess"})
+	for _, key := range []string{"ada.lovelace", "ADA.LOVELACE", ada["id"].(string)} {
+		if evs := e.events(url.Values{"target": {key}}); len(evs) != 2 {
+			t.Errorf("target=%s: %d events, want 2 (create, update)", key, len(evs))
+		}
+	}
+	if evs := e.events(url.Values{"actor": {"ADMIN"}, "target": {"ada.lovelace"}}); len(evs) != 2 {
+		t.Errorf("actor=ADMIN: %d events, want 2", len(evs))
+	}
+	if evs := e.events(url.Values{"actor": {"system:bootstrap"}}); len(evs) != 4 {
+		t.Errorf("actor=system:bootstrap: %d events, want 4", len(evs))
+	}
+	e.must(http.StatusNoContent, "DELETE", "/api/v1/users/ada.lovelace", nil)
+	if evs := e.events(url.Values{"target": {"Ada.Lovelace"}}); len(evs) != 3 {
+		t.Errorf("target of a deleted user by name: %d events, want 3", len(evs))
+	}
+}

@@ -168,6 +168,8 @@ func (p *Pipeline) apply(ctx context.Context, tx Tx, actor delegation.Actor, met
 	q := &delegation.Question{Actor: actor, Action: op.Action, Target: op.Target}
 	if pl != nil {
 		q.Target, q.Before, q.After, q.Touched = pl.target, pl.before, pl.after, pl.touched
+	} else {
+		q.Target = resolveTarget(ctx, tx, op.Target)
 	}
 	// The decision comes first even when planning failed, so that an actor without rights
 	// learns nothing about the target (not even whether it exists).
@@ -375,4 +377,32 @@ func keysOf(ms ...map[string]any) map[string]struct{} {
 		}
 	}
 	return keys
+}
+
+// resolveTarget fills in the ID and canonical name of an op's target when planning failed
+// before resolving it (a stale version, invalid input), so that the attempt's audit event names
+// the object. A target that does not exist is returned as given.
+func resolveTarget(ctx context.Context, tx Tx, ref directory.Ref) directory.Ref {
+	if ref.Key() == "" {
+		return ref // a create: the object does not exist yet
+	}
+	var (
+		got directory.Ref
+		err error
+	)
+	switch ref.Kind {
+	case directory.KindOU:
+		var o directory.OU
+		if o, err = tx.OU(ctx, ref); err == nil {
+			got = o.Ref()
+		}
+	case directory.KindUser, directory.KindGroup, directory.KindServiceAccount:
+		got, err = tx.ResolveMember(ctx, ref)
+	default:
+		return ref
+	}
+	if err != nil {
+		return ref
+	}
+	return got
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -585,5 +586,49 @@ func TestExitCodesAndErrors(t *testing.T) {
 				t.Errorf("stderr is not one line: %q", errOut)
 			}
 		})
+	}
+}
+
+// TestRecoverToken issues a token from the database directly and checks that it works, and that
+// the command refuses unknown users and uninitialized databases.
+func TestRecoverToken(t *testing.T) {
+	dir := t.TempDir()
+	if code, _, errOut := deputy(t, nil, "", "init", "--data", dir, "--log-level", "error"); code != 0 {
+		t.Fatalf("init: %s", errOut)
+	}
+	code, out, errOut := deputy(t, nil, "", "recover-token", "--data", dir, "-o", "json", "--log-level", "error")
+	if code != 0 {
+		t.Fatalf("recover-token: exit %d: %s", code, errOut)
+	}
+	var res struct{ User, Token string }
+	if err := json.Unmarshal([]byte(out), &res); err != nil || res.User != "admin" || res.Token == "" {
+		t.Fatalf("recover-token -o json printed %q (%v)", out, err)
+	}
+	url := openServer(t, dir)
+	env := map[string]string{"DEPUTY_SERVER": url, "DEPUTY_TOKEN": res.Token}
+	if code, out, errOut := deputy(t, env, "", "audit", "events", "--action", "user.issue_token", "-o", "json"); code != 0 ||
+		strings.Count(out, `"user.issue_token"`) != 2 {
+		t.Fatalf("the recovered token does not read the audit trail, or the issue is not in it: exit %d %s %s", code, out, errOut)
+	}
+	if code, _, errOut := deputy(t, nil, "", "recover-token", "--data", dir, "--user", "nobody", "--log-level", "error"); code != 1 ||
+		!strings.Contains(errOut, "nobody") {
+		t.Errorf("recover-token for an unknown user: exit %d, %q", code, errOut)
+	}
+	empty := t.TempDir()
+	if code, _, errOut := deputy(t, nil, "", "recover-token", "--data", empty, "--log-level", "error"); code != 1 ||
+		!strings.Contains(errOut, "not initialized") {
+		t.Errorf("recover-token on an empty directory: exit %d, %q", code, errOut)
+	}
+	if code, _, errOut := deputy(t, nil, "", "serve", "--data", empty, "--addr", "127.0.0.1:0", "--log-level", "error"); code != 1 ||
+		!strings.Contains(errOut, "not initialized") {
+		t.Errorf("serve on an empty directory: exit %d, %q", code, errOut)
+	}
+	bad := filepath.Join(t.TempDir(), "new")
+	if code, _, errOut := deputy(t, nil, "", "init", "--data", bad, "--admin", "bad,name"); code != 1 ||
+		!strings.Contains(errOut, "--admin") {
+		t.Errorf("init with a bad admin name: exit %d, %q", code, errOut)
+	}
+	if _, err := os.Stat(bad); err == nil {
+		t.Errorf("init with a bad admin name left %s behind", bad)
 	}
 }

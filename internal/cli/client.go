@@ -30,12 +30,16 @@ type clientFlags struct {
 	server, token, output, justification string
 }
 
-func (e *env) addClientFlags(cmd *cobra.Command, f *clientFlags) {
+// addClientFlags adds the client flags to cmd; writes adds --justification, which only commands
+// that change something take.
+func (e *env) addClientFlags(cmd *cobra.Command, f *clientFlags, writes bool) {
 	pf := cmd.PersistentFlags()
 	pf.StringVar(&f.server, "server", "", "Deputy server URL (env DEPUTY_SERVER; default http://127.0.0.1:8080)")
 	pf.StringVar(&f.token, "token", "", "API token (env DEPUTY_TOKEN)")
 	pf.StringVarP(&f.output, "output", "o", "table", "output format: table or json")
-	pf.StringVar(&f.justification, "justification", "", "why you make this change (recorded in the audit trail)")
+	if writes {
+		pf.StringVar(&f.justification, "justification", "", "why you make this change (recorded in the audit trail)")
+	}
 }
 
 // newClient builds a client from the flags and the environment.

@@ -84,7 +84,7 @@ func (e *env) addClientCommands(root *cobra.Command) {
 func (e *env) kindCommand(k kindSpec) *cobra.Command {
 	f := &clientFlags{}
 	cmd := &cobra.Command{Use: k.name, Short: "List, read and change " + k.noun + "s"}
-	e.addClientFlags(cmd, f)
+	e.addClientFlags(cmd, f, true)
 	cmd.AddCommand(e.listCommand(k, f), e.getCommand(k, f), e.createCommand(k, f), e.updateCommand(k, f),
 		e.deleteCommand(k, f))
 	if k.canMove {

@@ -13,6 +13,7 @@ import (
 	"github.com/deputy-iam/deputy/internal/app"
 	"github.com/deputy-iam/deputy/internal/change"
 	"github.com/deputy-iam/deputy/internal/config"
+	"github.com/deputy-iam/deputy/internal/directory"
 )
 
 // demoAdmin is the tier-0 admin of the demo organisation.
@@ -41,6 +42,15 @@ filled with a demo organisation, and a fresh API token for its admin is printed.
 				return err
 			}
 			defer a.Close()
+			if !demo {
+				ok, err := a.Initialized(cmd.Context())
+				if err != nil {
+					return err
+				}
+				if !ok {
+					return fmt.Errorf("%s is not initialized: run 'deputy init' with the same --data/--database-url first (or 'deputy serve --demo' for a demo)", cfg.DSN())
+				}
+			}
 			l, err := a.Listen()
 			if err != nil {
 				return err
@@ -79,7 +89,12 @@ func (e *env) prepareDemo(ctx context.Context, a *app.App, people int) (string, 
 			stats.OUs, stats.Users, stats.Groups, stats.Memberships, stats.ServiceAccounts, time.Since(start).Round(time.Millisecond))
 		return b.Token, nil
 	case errors.Is(err, change.ErrInitialized):
-		return a.IssueToken(ctx, demoAdmin, "demo "+time.Now().UTC().Format("2006-01-02 15:04"))
+		token, err := a.IssueToken(ctx, demoAdmin, "demo "+time.Now().UTC().Format("2006-01-02 15:04"))
+		if errors.Is(err, directory.ErrNotFound) {
+			return "", fmt.Errorf("%s was not created by --demo (it has no user %q): run 'deputy serve' without --demo, or use another --data",
+				a.Config.DSN(), demoAdmin)
+		}
+		return token, err
 	}
 	return "", err
 }
@@ -117,6 +132,10 @@ signing key, and the first tier-0 admin, and print that admin's API token once.`
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if output != "table" && output != "json" {
 				return fmt.Errorf("-o %q: want table or json", output)
+			}
+			// Check the admin's name before anything is created, so a typo leaves nothing behind.
+			if err := (&directory.UserInput{Username: admin, OU: directory.RootPath}).Normalize(); err != nil {
+				return fmt.Errorf("--admin: %w", err)
 			}
 			cfg, err := config.Resolve(cmd.Flags(), e.getenv)
 			if err != nil {

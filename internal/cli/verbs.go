@@ -185,7 +185,7 @@ var eventCols = []column{{"INDEX", "index"}, {"TIME", "time"}, {"ACTOR", "actor"
 func (e *env) auditCommand() *cobra.Command {
 	f := &clientFlags{}
 	cmd := &cobra.Command{Use: "audit", Short: "Read the audit trail"}
-	e.addClientFlags(cmd, f)
+	e.addClientFlags(cmd, f, false)
 	var (
 		q      = map[string]*string{}
 		limit  int
@@ -224,8 +224,16 @@ func (e *env) auditCommand() *cobra.Command {
 			return c.printList(e, eventCols, items, next)
 		},
 	}
-	for _, name := range []string{"actor", "target", "action", "outcome", "transport", "since", "until"} {
-		q[name] = events.Flags().String(name, "", "only events with this "+name)
+	for _, fl := range []struct{ name, usage string }{
+		{"actor", "only events by this actor (ID or name, any case)"},
+		{"target", "only events about this object (ID or name, any case)"},
+		{"action", "only events of this action, such as user.update"},
+		{"outcome", "only events with this outcome: applied, denied, failed or pending"},
+		{"transport", "only events that came through this transport: api, cli, ..."},
+		{"since", "only events at or after this RFC 3339 time"},
+		{"until", "only events before this RFC 3339 time"},
+	} {
+		q[fl.name] = events.Flags().String(fl.name, "", fl.usage)
 	}
 	events.Flags().IntVar(&limit, "limit", 50, "how many events (1-1000)")
 	events.Flags().StringVar(&cursor, "cursor", "", "continue after a previous page")

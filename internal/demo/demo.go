@@ -23,7 +23,6 @@ type Options struct {
 	People int    // how many people, CEO and department heads included (at least 20)
 	Seed   uint64 // the random seed; the same seed gives the same organisation
 	Batch  int    // ops per transaction (default 500)
-	Admin  string // the tier-0 admin's username; added to the tier0-admins group when set
 }
 
 // department is one department of the organisation.
@@ -114,7 +113,7 @@ func build(opts Options) ([][]change.Op, Stats) {
 	}
 	st.Users = len(users)
 
-	groups, members := groupOps(people, opts.Admin)
+	groups, members := groupOps(people)
 	st.Groups, st.Memberships = len(groups), len(members)
 
 	heads := map[string]string{}
@@ -213,7 +212,7 @@ func generatePeople(rng *rand.Rand, n int) []person {
 
 // groupOps returns the groups and their memberships: one group per department (owned by its
 // head), all-staff nesting them, managers, and a few application groups.
-func groupOps(people []person, admin string) (groups, members []change.Op) {
+func groupOps(people []person) (groups, members []change.Op) {
 	group := func(name, description, ou string, owners ...string) {
 		var o []string
 		for _, x := range owners {
@@ -240,7 +239,6 @@ func groupOps(people []person, admin string) (groups, members []change.Op) {
 	group("crm-users", "Access to the CRM", "corp/sales", heads["sales"])
 	group("vpn-users", "Remote access", "corp/it", heads["it"])
 	group("finance-approvers", "Approve payments", "corp/finance", heads["finance"])
-	group("tier0-admins", "Tier-0 administrators", "corp/it")
 	for _, d := range departments {
 		group(d.slug+"-all", "Everyone in "+d.name, "corp/"+d.slug, heads[d.slug])
 		add("all-staff", "group:"+d.slug+"-all")
@@ -260,9 +258,6 @@ func groupOps(people []person, admin string) (groups, members []change.Op) {
 		case p.in.Location == "Remote":
 			add("vpn-users", "user:"+p.in.Username)
 		}
-	}
-	if admin != "" {
-		add("tier0-admins", "user:"+admin)
 	}
 	return groups, members
 }

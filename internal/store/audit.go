@@ -9,6 +9,7 @@ import (
 
 	"github.com/deputy-iam/deputy/internal/audit"
 	"github.com/deputy-iam/deputy/internal/directory"
+	"github.com/deputy-iam/deputy/internal/filter"
 )
 
 // AppendEvent gives the event the next index and stores its canonical encoding. The index is
@@ -71,10 +72,19 @@ func (c *conn) Events(ctx context.Context, q audit.Query) ([]audit.Event, int64,
 		args = append(args, a...)
 	}
 	if q.Actor != "" {
-		add("(actor_id = ? OR actor_name = ?)", q.Actor, q.Actor)
+		cond, args, err := c.principalCond(ctx, "actor", q.Actor, directory.KindUser, directory.KindServiceAccount)
+		if err != nil {
+			return nil, 0, err
+		}
+		add(cond, args...)
 	}
 	if q.Target != "" {
-		add("(target_id = ? OR target_name = ?)", q.Target, q.Target)
+		cond, args, err := c.principalCond(ctx, "target", q.Target, directory.KindUser, directory.KindGroup,
+			directory.KindServiceAccount, directory.KindOU)
+		if err != nil {
+			return nil, 0, err
+		}
+		add(cond, args...)
 	}
 	if q.Action != "" {
 		add("action = ?", q.Action)
@@ -128,4 +138,36 @@ func (c *conn) Events(ctx context.Context, q audit.Query) ([]audit.Event, int64,
 		events = append(events, e)
 	}
 	return events, next, rows.Err()
+}
+
+// principalCond matches the actor or target column pair (col_id, col_name) against key: an ID
+// or system actor name directly, a name through the IDs of the objects of kinds now called that
+// (case-insensitively, using the ID index). A name no object has now (a deleted object, or one
+// renamed since) is matched against the recorded name snapshots, case-insensitively, which
+// scans the log.
+func (c *conn) principalCond(ctx context.Context, col, key string, kinds ...directory.Kind) (string, []any, error) {
+	ids := []any{key}
+	if !directory.IsID(key) {
+		for _, k := range kinds {
+			var ref directory.Ref
+			var err error
+			if k == directory.KindOU {
+				var o directory.OU
+				o, err = c.OU(ctx, directory.ParseRef(k, key))
+				ref = directory.Ref{Kind: k, ID: o.ID}
+			} else {
+				ref, err = c.resolve(ctx, directory.Ref{Kind: k, Name: key})
+			}
+			switch {
+			case err == nil:
+				ids = append(ids, ref.ID)
+			case !errors.Is(err, directory.ErrNotFound):
+				return "", nil, err
+			}
+		}
+		if len(ids) == 1 && !strings.HasPrefix(key, "system:") {
+			return fmt.Sprintf("%s(%s_name) = ?", c.d.fold, col), []any{filter.Fold(key)}, nil
+		}
+	}
+	return fmt.Sprintf("%s_id IN (%s)", col, placeholders(len(ids))), ids, nil
 }
