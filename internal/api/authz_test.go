@@ -133,10 +133,11 @@ func TestAuthorization(t *testing.T) {
 		sc = append(sc, scenario{name: w.action + " " + w.path, req: request{Method: w.method, Path: w.path, As: "bob", Body: w.body},
 			status: 403, code: "not_authorized", check: deniedWrite(w.action, w.target)})
 	}
-	for _, path := range []string{"/api/v1/users", "/api/v1/users/carol", "/api/v1/users/admin", "/api/v1/users/ghost",
+	reads := []string{"/api/v1/users", "/api/v1/users/carol", "/api/v1/users/admin", "/api/v1/users/ghost",
 		"/api/v1/ous", "/api/v1/ous/corp", "/api/v1/groups", "/api/v1/groups/staff", "/api/v1/groups/staff/members",
 		"/api/v1/service-accounts", "/api/v1/service-accounts/bot", "/api/v1/audit/events", "/api/v1/audit/events/0",
-		q("/api/v1/users", "filter", `username eq "carol"`)} {
+		q("/api/v1/users", "filter", `username eq "carol"`)}
+	for _, path := range reads {
 		sc = append(sc, scenario{name: "read " + path, req: request{Method: "GET", Path: path, As: "bob"}, status: 403, code: "not_authorized"})
 	}
 	e.runUnchanged(t, sc)
@@ -148,7 +149,8 @@ func TestAuthorization(t *testing.T) {
 		{name: "self by id", req: request{Method: "GET", Path: "/api/v1/users/{bob}", As: "bob"}, status: 200},
 	})
 
-	// Every write denial is in the trail, found by the denied filter, with the actor's address.
+	// Every denial, of a write or a read, is in the trail, found by the denied filter, with the
+	// actor's address.
 	evs := e.events(url.Values{"outcome": {"denied"}, "actor": {"bob"}, "limit": {"1000"}})
 	var actions []string
 	for _, ev := range evs {
@@ -161,10 +163,17 @@ func TestAuthorization(t *testing.T) {
 	for _, w := range writes {
 		want = append(want, w.action)
 	}
+	for _, path := range reads {
+		if strings.HasPrefix(path, "/api/v1/audit/") {
+			want = append(want, "audit.read")
+		} else {
+			want = append(want, "directory.read")
+		}
+	}
 	slices.Sort(actions)
 	slices.Sort(want)
 	if !slices.Equal(actions, want) {
-		t.Errorf("denied events = %v, want one per denied write %v", actions, want)
+		t.Errorf("denied events = %v, want one per denied write and read %v", actions, want)
 	}
 }
 

@@ -4,6 +4,7 @@
 package api
 
 import (
+	"errors"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -21,7 +22,6 @@ import (
 // Server holds the handlers' dependencies.
 type Server struct {
 	pipeline *change.Pipeline
-	authz    delegation.Authorizer
 	dir      directory.Reader
 	audit    audit.Reader
 	log      *slog.Logger
@@ -29,7 +29,7 @@ type Server struct {
 
 // New returns the API server.
 func New(pipeline *change.Pipeline, dir directory.Reader, auditReader audit.Reader, log *slog.Logger) *Server {
-	return &Server{pipeline: pipeline, authz: pipeline.Authorizer(), dir: dir, audit: auditReader, log: log}
+	return &Server{pipeline: pipeline, dir: dir, audit: auditReader, log: log}
 }
 
 // Register adds the API's routes to mux, each behind auth.
@@ -138,16 +138,19 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request, op change.Op) (c
 	return res, true
 }
 
-// allowed asks the authorizer whether the caller may perform a read action on target, writing
-// a 403 when not.
+// allowed asks whether the caller may perform a read action on target, writing a 403 (whose
+// denial the pipeline has recorded) when not.
 func (s *Server) allowed(w http.ResponseWriter, r *http.Request, action delegation.Action, target directory.Ref) bool {
 	a := actor(r)
 	if target.Kind == directory.KindUser && target.ID == "" && strings.EqualFold(target.Name, a.Name) {
 		target.ID = a.ID // the caller reading themselves
 	}
-	d := s.authz.Decide(r.Context(), &delegation.Question{Actor: a, Action: action, Target: target})
-	if !d.Allow {
-		s.fail(w, r, &change.DeniedError{Reason: d.Reason, Message: d.Message})
+	if err := s.pipeline.Check(r.Context(), a, meta(r), action, target); err != nil {
+		var denied *change.DeniedError
+		if errors.As(err, &denied) {
+			w.Header().Set("Deputy-Audit-Event", strconv.FormatInt(denied.Event, 10))
+		}
+		s.fail(w, r, err)
 		return false
 	}
 	return true

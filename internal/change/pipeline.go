@@ -406,3 +406,20 @@ func resolveTarget(ctx context.Context, tx Tx, ref directory.Ref) directory.Ref 
 	}
 	return got
 }
+
+// Check asks the authorizer whether actor may perform a read action on target. A denial is
+// recorded in the audit trail like a denied change, and returned as a *DeniedError naming its
+// event; an allowed read is not recorded.
+func (p *Pipeline) Check(ctx context.Context, actor delegation.Actor, meta Meta, action delegation.Action, target directory.Ref) error {
+	dec := p.authz.Decide(ctx, &delegation.Question{Actor: actor, Action: action, Target: target})
+	if dec.Allow {
+		return nil
+	}
+	ev := p.event(actor, meta, &Op{Action: action}, target, audit.Timestamp(p.now()))
+	ev.Outcome, ev.Reason, ev.Message = audit.Denied, dec.Reason, dec.Message
+	idx, err := p.record(ctx, ev)
+	if err != nil {
+		return err
+	}
+	return &DeniedError{Reason: dec.Reason, Message: dec.Message, Event: idx}
+}

@@ -37,7 +37,9 @@ var (
 	postgresDialect = &dialect{
 		name: "postgres", dollar: true, fold: "lower", collate: ` COLLATE "C"`,
 		jsonText: func(col, key string) string { return fmt.Sprintf("(%s::jsonb ->> '%s')", col, key) },
-		lockSQL:  "SELECT pg_advisory_xact_lock(?)",
+		// Keys are scoped to the schema, so installations sharing a database (or tests in
+		// schemas of their own) do not serialize each other.
+		lockSQL: "SELECT pg_advisory_xact_lock(hashtext(current_schema()), ?)",
 	}
 )
 
@@ -228,7 +230,7 @@ func (c *conn) lock(ctx context.Context, key int64) error {
 	if c.d.lockSQL == "" || c.tx == nil {
 		return nil
 	}
-	if _, err := c.exec(ctx, c.d.lockSQL, key); err != nil {
+	if _, err := c.exec(ctx, c.d.lockSQL, int32(key)); err != nil {
 		return fmt.Errorf("store: lock %d: %w", key, err)
 	}
 	return nil

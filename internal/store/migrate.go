@@ -81,7 +81,7 @@ func (s *Store) migrateOne(ctx context.Context, ms []migration) (bool, error) {
 	}
 	defer tx.Rollback()
 	if s.d.lockSQL != "" {
-		if _, err := tx.ExecContext(ctx, s.d.rebind(s.d.lockSQL), int64(4242)); err != nil {
+		if _, err := tx.ExecContext(ctx, s.d.rebind(s.d.lockSQL), int32(4242)); err != nil {
 			return false, fmt.Errorf("store: lock for migration: %w", err)
 		}
 	}
