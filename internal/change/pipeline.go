@@ -165,7 +165,7 @@ type attempt struct {
 func (p *Pipeline) apply(ctx context.Context, tx Tx, actor delegation.Actor, meta Meta, op *Op) (Result, *attempt, error) {
 	now := audit.Timestamp(p.now())
 	pl, planErr := p.plan(ctx, tx, op, actor, now)
-	q := &delegation.Question{Actor: actor, Action: op.Action, Target: op.Target}
+	q := &delegation.Question{Actor: actor, Action: op.Action, Target: op.Target, Facts: tx}
 	if pl != nil {
 		q.Target, q.Before, q.After, q.Touched = pl.target, pl.before, pl.after, pl.touched
 	} else {

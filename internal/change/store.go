@@ -26,6 +26,7 @@ var ErrTxBroken = errors.New("change: transaction broken")
 // name the field; a version that does not match comes back as directory.ErrStale.
 type Tx interface {
 	directory.Reader
+	delegation.Facts
 
 	InsertOU(ctx context.Context, ou *directory.OU) error
 	// UpdateOU writes ou (name, parent, path, protected) at version ou.Version+1 if the stored

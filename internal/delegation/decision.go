@@ -46,6 +46,17 @@ type Question struct {
 	Before  map[string]any
 	After   map[string]any
 	Touched []string // the attributes an update changes
+	// Facts, when set, is what the authorizer reads instead of its own store: inside the
+	// pipeline it is the change's transaction, so a decision sees the writes made before it
+	// in the same transaction (and costs no second connection).
+	Facts Facts
+}
+
+// Facts is the state the authorizers read.
+type Facts interface {
+	// Tier0Assignment returns the ID of an assignment of RoleTier0 held by the active user id,
+	// or an error wrapping directory.ErrNotFound when there is none or the user is not active.
+	Tier0Assignment(ctx context.Context, userID string) (string, error)
 }
 
 // Decision is the authorizer's answer. An allow carries the authority that permits it; a deny

@@ -26,29 +26,26 @@ type Assignment struct {
 	Created       time.Time
 }
 
-// Tier0Store is what the Tier0 authorizer reads.
-type Tier0Store interface {
-	// Tier0Assignment returns the ID of an assignment of RoleTier0 held by the active user id,
-	// or an error wrapping directory.ErrNotFound when there is none or the user is not active.
-	Tier0Assignment(ctx context.Context, userID string) (string, error)
-}
-
 // Tier0 is the foundation's authorizer: the holders of the tier-0 admin role may do everything;
 // every user may read their own record and issue their own API tokens; everyone else is denied.
 type Tier0 struct {
-	store Tier0Store
+	store Facts
 	log   *slog.Logger
 }
 
 // NewTier0 returns the tier-0 authorizer over store.
-func NewTier0(store Tier0Store, log *slog.Logger) *Tier0 { return &Tier0{store: store, log: log} }
+func NewTier0(store Facts, log *slog.Logger) *Tier0 { return &Tier0{store: store, log: log} }
 
 // Decide implements Authorizer.
 func (t *Tier0) Decide(ctx context.Context, q *Question) Decision {
 	if q.Actor.Kind != ActorUser {
 		return Deny(ReasonNotAuthorized, "%s %q holds no role that permits %s", q.Actor.Kind, q.Actor.Name, q.Action)
 	}
-	id, err := t.store.Tier0Assignment(ctx, q.Actor.ID)
+	facts := q.Facts
+	if facts == nil {
+		facts = t.store
+	}
+	id, err := facts.Tier0Assignment(ctx, q.Actor.ID)
 	switch {
 	case err == nil:
 		return Allow(audit.Authority{Assignments: []string{id}, Rule: RoleTier0})

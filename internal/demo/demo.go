@@ -22,7 +22,7 @@ import (
 type Options struct {
 	People int    // how many people, CEO and department heads included (at least 20)
 	Seed   uint64 // the random seed; the same seed gives the same organisation
-	Batch  int    // ops per transaction (default 500)
+	Batch  int    // ops per transaction (default 1000)
 }
 
 // department is one department of the organisation.
@@ -77,7 +77,7 @@ func Seed(ctx context.Context, p *change.Pipeline, actor delegation.Actor, meta 
 		opts.People = 20
 	}
 	if opts.Batch <= 0 {
-		opts.Batch = 500
+		opts.Batch = 1000
 	}
 	stages, stats := build(opts)
 	for _, ops := range stages {

@@ -44,6 +44,7 @@ func (t *tx) InsertToken(ctx context.Context, tok *credential.Token) error {
 }
 
 func (t *tx) InsertAssignment(ctx context.Context, a *delegation.Assignment) error {
+	t.forgetTier0()
 	_, err := t.exec(ctx, `INSERT INTO assignments (id, role, holder_kind, holder_id, granted_by, justification, created_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?)`, a.ID, a.Role, a.HolderKind, a.HolderID, a.GrantedBy, a.Justification, micros(a.Created))
 	return mapWriteError(err, "assignment")

@@ -120,6 +120,7 @@ func (t *tx) setOwners(ctx context.Context, table, key, id string, owners []dire
 }
 
 func (t *tx) InsertGroup(ctx context.Context, g *directory.Group) error {
+	t.forgetGroups()
 	_, err := t.exec(ctx, `INSERT INTO groups (id, name, name_key, description, ou_id, protected, version, created_at, updated_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, g.ID, g.Name, directory.CanonicalKey(g.Name), g.Description, g.OUID,
 		boolInt(g.Protected), g.Version, micros(g.Created), micros(g.Updated))
@@ -130,6 +131,7 @@ func (t *tx) InsertGroup(ctx context.Context, g *directory.Group) error {
 }
 
 func (t *tx) UpdateGroup(ctx context.Context, g *directory.Group) error {
+	t.forgetGroups()
 	res, err := t.exec(ctx, `UPDATE groups SET name = ?, name_key = ?, description = ?, ou_id = ?, protected = ?,
 		version = version + 1, updated_at = ? WHERE id = ? AND version = ?`,
 		g.Name, directory.CanonicalKey(g.Name), g.Description, g.OUID, boolInt(g.Protected), micros(g.Updated), g.ID, g.Version)
@@ -145,9 +147,14 @@ func (t *tx) bumpGroup(ctx context.Context, g *directory.Group, now time.Time) e
 	res, err := t.exec(ctx, "UPDATE groups SET version = version + 1, updated_at = ? WHERE id = ? AND version = ?",
 		micros(now), g.ID, g.Version)
 	if err := t.checkUpdated(ctx, res, err, "groups", directory.KindGroup, g.ID, g.Version, "group"); err != nil {
+		t.forgetGroups()
 		return err
 	}
 	g.Version++
+	if m, ok := t.memo.groups["id:"+g.ID]; ok {
+		m.Version, m.Updated = g.Version, fromMicros(micros(now))
+		t.rememberGroup(m)
+	}
 	return nil
 }
 

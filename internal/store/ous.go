@@ -54,6 +54,7 @@ func (c *conn) ListOUs(ctx context.Context, q directory.ListQuery) (directory.Pa
 }
 
 func (t *tx) InsertOU(ctx context.Context, o *directory.OU) error {
+	t.forgetOUs()
 	_, err := t.exec(ctx, `INSERT INTO ous (id, name, parent_id, path, path_key, protected, version, created_at, updated_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		o.ID, o.Name, nullable(o.ParentID), o.Path, directory.CanonicalKey(o.Path), boolInt(o.Protected), o.Version,
@@ -63,6 +64,7 @@ func (t *tx) InsertOU(ctx context.Context, o *directory.OU) error {
 
 // UpdateOU writes o and, when its path changed, rewrites the paths of all its descendants.
 func (t *tx) UpdateOU(ctx context.Context, o *directory.OU, oldPath string) error {
+	t.forgetOUs()
 	res, err := t.exec(ctx, `UPDATE ous SET name = ?, parent_id = ?, path = ?, path_key = ?, protected = ?,
 		version = version + 1, updated_at = ? WHERE id = ? AND version = ?`,
 		o.Name, nullable(o.ParentID), o.Path, directory.CanonicalKey(o.Path), boolInt(o.Protected), micros(o.Updated),
@@ -82,6 +84,7 @@ func (t *tx) UpdateOU(ctx context.Context, o *directory.OU, oldPath string) erro
 }
 
 func (t *tx) DeleteOU(ctx context.Context, id string) error {
+	t.forgetOUs()
 	_, err := t.exec(ctx, "DELETE FROM ous WHERE id = ?", id)
 	return mapWriteError(err, "OU")
 }

@@ -14,8 +14,9 @@ import (
 type tx struct {
 	*conn
 	// nextEvent is the index the next appended audit event gets, once the first append of
-	// the transaction has read it (0 before): the audit lock is held from then to commit.
+	// the transaction has read it (0 before).
 	nextEvent int64
+	memo      memo
 }
 
 // checkUpdated interprets the result of an optimistic "UPDATE ... WHERE id = ? AND version = ?":
@@ -49,6 +50,8 @@ func (t *tx) Savepoint(ctx context.Context, fn func() error) error {
 		return fmt.Errorf("%w: savepoint: %w", change.ErrTxBroken, err)
 	}
 	if err := fn(); err != nil {
+		// What fn read into the memo, or wrote, may be undone now: forget it all.
+		t.memo, t.nextEvent = memo{}, 0
 		if _, rerr := t.exec(ctx, "ROLLBACK TO SAVEPOINT op"); rerr != nil {
 			return fmt.Errorf("%w: roll back to savepoint: %w (after: %w)", change.ErrTxBroken, rerr, err)
 		}
