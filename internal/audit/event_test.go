@@ -12,8 +12,8 @@ func TestEncodeIsCanonical(t *testing.T) {
 		Actor: Principal{Type: "user", ID: "u1", Name: "admin"}, Action: "user.update",
 		Target:    Target{Type: "user", ID: "u2", Name: "ada", Version: 3},
 		Authority: Authority{Assignments: []string{"a1"}, Rule: "tier0-admin"}, Outcome: Applied,
-		Before: map[string]any{"title": "Engineer", "manager": map[string]string{"id": "m1", "name": "bob"}, "z": nil},
-		After:  map[string]any{"title": "Director <Lead> & co", "manager": nil, "z": true},
+		Before:    map[string]any{"title": "Engineer", "manager": map[string]string{"id": "m1", "name": "bob"}, "z": nil},
+		After:     map[string]any{"title": "Director <Lead> & co", "manager": nil, "z": true},
 		Transport: TransportAPI, ClientAddr: "127.0.0.1", UserAgent: "curl/8",
 	}
 	a, err := Encode(ev)
