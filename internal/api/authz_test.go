@@ -121,10 +121,10 @@ func TestAuthorization(t *testing.T) {
 		{"PATCH", "/api/v1/groups/staff", map[string]any{"description": "x"}, "group.update", "staff"},
 		{"POST", "/api/v1/groups/staff/move", map[string]any{"to": "/"}, "group.move", "staff"},
 		{"DELETE", "/api/v1/groups/staff", nil, "group.delete", "staff"},
-		{"POST", "/api/v1/groups/staff/members", map[string]any{"member": "bob"}, "group.add_member", "staff"},
+		{"POST", "/api/v1/groups/staff/members", map[string]any{"member": "carol"}, "group.add_member", "staff"},
 		{"DELETE", "/api/v1/groups/staff/members/carol", nil, "group.remove_member", "staff"},
 		{"POST", "/api/v1/service-accounts", map[string]any{"name": "mine", "ou": "corp", "owners": []string{"bob"}}, "sa.create", "mine"},
-		{"PATCH", "/api/v1/service-accounts/bot", map[string]any{"owners": []string{"bob"}}, "sa.update", "bot"},
+		{"PATCH", "/api/v1/service-accounts/bot", map[string]any{"description": "mine now"}, "sa.update", "bot"},
 		{"POST", "/api/v1/service-accounts/bot/move", map[string]any{"to": "/"}, "sa.move", "bot"},
 		{"DELETE", "/api/v1/service-accounts/bot", nil, "sa.delete", "bot"},
 	}

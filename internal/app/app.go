@@ -30,6 +30,7 @@ type App struct {
 	Config   config.Config
 	Store    *store.Store
 	Pipeline *change.Pipeline
+	Engine   *delegation.Engine
 	Log      *slog.Logger
 	registry *prometheus.Registry
 }
@@ -50,8 +51,13 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 	observe := func(action delegation.Action, outcome audit.Outcome, d time.Duration) {
 		ops.WithLabelValues(string(action), string(outcome)).Observe(d.Seconds())
 	}
-	p := change.New(st, delegation.NewTier0(st, log), log, change.WithObserver(observe))
-	return &App{Config: cfg, Store: st, Pipeline: p, Log: log, registry: reg}, nil
+	engine := delegation.NewEngine(log)
+	if err := engine.Load(ctx, st); err != nil {
+		st.Close()
+		return nil, err
+	}
+	p := change.New(st, engine, log, change.WithObserver(observe))
+	return &App{Config: cfg, Store: st, Pipeline: p, Engine: engine, Log: log, registry: reg}, nil
 }
 
 // Close closes the store.

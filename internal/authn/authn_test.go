@@ -36,7 +36,7 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatalf("open store: %v", err)
 	}
 	t.Cleanup(func() { st.Close() })
-	p := change.New(st, delegation.NewTier0(st, log), log)
+	p := change.New(st, delegation.NewEngine(log), log)
 	b, err := p.Bootstrap(ctx, change.Meta{Transport: audit.TransportCLI}, "admin")
 	if err != nil {
 		t.Fatalf("bootstrap: %v", err)

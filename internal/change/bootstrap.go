@@ -46,8 +46,10 @@ func (p *Pipeline) Bootstrap(ctx context.Context, meta Meta, admin string) (Boot
 		u := directory.User{ID: directory.NewID(), OUID: root.ID, OUPath: directory.RootPath, Status: directory.StatusActive,
 			Version: 1, Created: now, Updated: now}
 		u.SetInput(in)
-		a := delegation.Assignment{ID: directory.NewID(), Role: delegation.RoleTier0, HolderKind: "user", HolderID: u.ID,
-			GrantedBy: bootstrapActor.ID, Justification: "first administrator, created by deputy init", Created: now}
+		a := delegation.Assignment{ID: directory.NewID(), Role: delegation.RoleTier0, Holder: u.Ref(),
+			Scope:     delegation.Scope{OU: root.ID, Subtree: true, Names: map[string]string{root.ID: directory.RootPath}},
+			GrantedBy: directory.Ref{Kind: "system", ID: bootstrapActor.ID, Name: bootstrapActor.Name},
+			Justification: "first administrator, created by deputy init", Created: now, Version: 1}
 		tok, secret := credential.NewToken(string(directory.KindUser), u.ID, "bootstrap", now, DefaultTokenDays*24*time.Hour)
 		steps := []struct {
 			action string
@@ -57,8 +59,7 @@ func (p *Pipeline) Bootstrap(ctx context.Context, meta Meta, admin string) (Boot
 		}{
 			{string(delegation.OUCreate), root.Ref(), root.Fields(), func() error { return tx.InsertOU(ctx, &root) }},
 			{string(delegation.UserCreate), u.Ref(), u.Fields(), func() error { return tx.InsertUser(ctx, &u) }},
-			{"role.assign", u.Ref(), map[string]any{"assignment": map[string]any{"id": a.ID, "role": a.Role}},
-				func() error { return tx.InsertAssignment(ctx, &a) }},
+			{string(delegation.RoleAssign), a.Ref(), a.Fields(), func() error { return tx.InsertAssignment(ctx, &a) }},
 			{string(delegation.UserIssueToken), u.Ref(), map[string]any{"token": map[string]any{"id": tok.ID, "name": tok.Name,
 				"expires": tok.Expires.UTC().Format(time.RFC3339)}}, func() error { return tx.InsertToken(ctx, &tok) }},
 		}

@@ -117,15 +117,22 @@ func (p *Pipeline) commitGroup(ctx context.Context, batch []*waiter) {
 		return
 	}
 	start := p.now()
+	var sess delegation.Session
 	err := p.store.InTx(ctx, func(tx Tx) error {
+		var err error
+		if sess, err = p.authz.Session(ctx, tx); err != nil {
+			return err
+		}
 		for _, w := range live {
-			if err := p.applyIsolated(ctx, tx, w); err != nil {
+			if err := p.applyIsolated(ctx, tx, sess, w); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
-	if err != nil {
+	if err == nil {
+		sess.Commit()
+	} else {
 		for _, w := range live {
 			w.res, w.err = Result{}, fmt.Errorf("change: %s: %w", w.op.Action, err)
 		}
@@ -141,14 +148,14 @@ func (p *Pipeline) commitGroup(ctx context.Context, batch []*waiter) {
 // applyIsolated applies one op of a group in a savepoint. A denial or failure undoes the op's
 // own writes, is recorded in the same transaction and becomes the waiter's error; only an
 // infrastructure error is returned, failing the whole group.
-func (p *Pipeline) applyIsolated(ctx context.Context, tx Tx, w *waiter) error {
+func (p *Pipeline) applyIsolated(ctx context.Context, tx Tx, sess delegation.Session, w *waiter) error {
 	var (
 		res   Result
 		a     *attempt
 		opErr error
 	)
 	err := tx.Savepoint(ctx, func() error {
-		res, a, opErr = p.apply(ctx, tx, w.actor, w.meta, &w.op)
+		res, a, opErr = p.apply(ctx, tx, sess, w.actor, w.meta, &w.op)
 		return opErr
 	})
 	switch {

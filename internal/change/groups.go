@@ -123,6 +123,10 @@ func (pl *planner) groupAddMember(ctx context.Context) (*plan, error) {
 				m.Name, g.Name)
 		}
 	}
+	obj, err := pl.object(ctx, m)
+	if err != nil {
+		return nil, err
+	}
 	// An existing membership is refused by the store when the write runs (a conflict on
 	// "member"), which saves a read on the hot path of bulk imports.
 	member := directory.Member{Ref: m, Provenance: directory.Provenance{
@@ -131,7 +135,7 @@ func (pl *planner) groupAddMember(ctx context.Context) (*plan, error) {
 	after := memberValue(m)
 	after["provenance"] = member.Provenance.Source
 	return &plan{target: g.Ref(), before: fields, after: fields, touched: []string{"members"}, version: g.Version + 1,
-		relAfter: after,
+		relAfter: after, member: obj,
 		write:    func(ctx context.Context) error { return pl.tx.AddMember(ctx, &g, member, pl.now) }}, nil
 }
 

@@ -30,6 +30,9 @@ type Op struct {
 	To            string                         `json:"to,omitempty"`
 	Member        string                         `json:"member,omitempty"`
 	Token         *TokenInput                    `json:"token,omitempty"`
+	Role          *delegation.RoleInput          `json:"role,omitempty"`
+	Assignment    *delegation.AssignmentInput    `json:"assignment,omitempty"`
+	Activation    *delegation.ActivationInput    `json:"activation,omitempty"`
 	Justification string                         `json:"justification,omitempty"`
 }
 
@@ -58,7 +61,8 @@ func (op *Op) check() error {
 	if op.Target.Kind != kind {
 		return directory.Invalid("target", "%s acts on a %s, not a %s", op.Action, kind.Noun(), op.Target.Kind.Noun())
 	}
-	creates := op.Action == delegation.OUCreate || op.Action == delegation.UserCreate || op.Action == delegation.GroupCreate || op.Action == delegation.SACreate
+	creates := op.Action == delegation.OUCreate || op.Action == delegation.UserCreate || op.Action == delegation.GroupCreate ||
+		op.Action == delegation.SACreate || op.Action == delegation.RoleCreate || op.Action == delegation.RoleAssign
 	if !creates && op.Target.Key() == "" {
 		return directory.Invalid("target", "names no %s", kind.Noun())
 	}
@@ -80,6 +84,12 @@ func (op *Op) check() error {
 		missing = "member"
 	case op.Action == delegation.UserIssueToken && op.Token == nil:
 		missing = "token"
+	case op.Action == delegation.RoleCreate && op.Role == nil:
+		missing = "role"
+	case op.Action == delegation.RoleAssign && op.Assignment == nil:
+		missing = "assignment"
+	case op.Action == delegation.RoleActivate && op.Activation == nil:
+		missing = "activation"
 	}
 	if missing != "" {
 		return directory.Invalid(missing, "is required for %s", op.Action)

@@ -111,10 +111,15 @@ func (p *Pipeline) runBatch(ctx context.Context, actor delegation.Actor, meta Me
 		results []Result
 		stop    *attempt // the op that stopped the batch, recorded after the rollback
 	)
+	var sess delegation.Session
 	err := p.store.InTx(ctx, func(tx Tx) error {
 		results = results[:0]
+		var err error
+		if sess, err = p.authz.Session(ctx, tx); err != nil {
+			return err
+		}
 		for i := range ops {
-			r, a, err := p.apply(ctx, tx, actor, meta, &ops[i])
+			r, a, err := p.apply(ctx, tx, sess, actor, meta, &ops[i])
 			if err != nil {
 				stop = a
 				return err
@@ -123,6 +128,9 @@ func (p *Pipeline) runBatch(ctx context.Context, actor delegation.Actor, meta Me
 		}
 		return nil
 	})
+	if err == nil {
+		sess.Commit()
+	}
 	if err != nil {
 		// The transaction rolled back: the ops that had applied before the error did not
 		// after all, and the events their results named were never committed.
@@ -162,18 +170,18 @@ type attempt struct {
 }
 
 // apply plans, authorizes, gates and writes one op inside tx.
-func (p *Pipeline) apply(ctx context.Context, tx Tx, actor delegation.Actor, meta Meta, op *Op) (Result, *attempt, error) {
+func (p *Pipeline) apply(ctx context.Context, tx Tx, sess delegation.Session, actor delegation.Actor, meta Meta, op *Op) (Result, *attempt, error) {
 	now := audit.Timestamp(p.now())
 	pl, planErr := p.plan(ctx, tx, op, actor, now)
-	q := &delegation.Question{Actor: actor, Action: op.Action, Target: op.Target, Facts: tx}
+	q := &delegation.Question{Actor: actor, Action: op.Action, Target: op.Target}
 	if pl != nil {
-		q.Target, q.Before, q.After, q.Touched = pl.target, pl.before, pl.after, pl.touched
+		q.Target, q.Before, q.After, q.Touched, q.Member = pl.target, pl.before, pl.after, pl.touched, pl.member
 	} else {
 		q.Target = resolveTarget(ctx, tx, op.Target)
 	}
 	// The decision comes first even when planning failed, so that an actor without rights
 	// learns nothing about the target (not even whether it exists).
-	dec := p.authz.Decide(ctx, q)
+	dec := sess.Decide(ctx, q)
 	if !dec.Allow {
 		ev := p.event(actor, meta, op, q.Target, now)
 		ev.Outcome, ev.Reason, ev.Message = audit.Denied, dec.Reason, dec.Message
@@ -220,6 +228,7 @@ func (p *Pipeline) apply(ctx context.Context, tx Tx, actor delegation.Actor, met
 	if err != nil {
 		return Result{}, nil, err
 	}
+	sess.Record(ev)
 	if unchanged {
 		return Result{Outcome: audit.Applied, Event: idx, Target: pl.target, Version: pl.version}, nil, nil
 	}
@@ -411,6 +420,9 @@ func resolveTarget(ctx context.Context, tx Tx, ref directory.Ref) directory.Ref 
 // recorded in the audit trail like a denied change, and returned as a *DeniedError naming its
 // event; an allowed read is not recorded.
 func (p *Pipeline) Check(ctx context.Context, actor delegation.Actor, meta Meta, action delegation.Action, target directory.Ref) error {
+	if err := p.authz.CatchUp(ctx, p.store); err != nil {
+		return err
+	}
 	dec := p.authz.Decide(ctx, &delegation.Question{Actor: actor, Action: action, Target: target})
 	if dec.Allow {
 		return nil

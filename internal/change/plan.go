@@ -24,6 +24,9 @@ type plan struct {
 	// a relation rather than attributes (a membership, a token).
 	relBefore, relAfter map[string]any
 	issued              *Issued
+	// member is the other object the op involves (a member added, a holder granted to), for
+	// the authorizer.
+	member *delegation.Object
 }
 
 // planner holds what every handler needs.
@@ -80,6 +83,18 @@ func (p *Pipeline) plan(ctx context.Context, tx Tx, op *Op, actor delegation.Act
 		return pl.saMove(ctx)
 	case delegation.SADelete:
 		return pl.saDelete(ctx)
+	case delegation.RoleCreate:
+		return pl.roleCreate(ctx)
+	case delegation.RoleUpdate:
+		return pl.roleUpdate(ctx)
+	case delegation.RoleDelete:
+		return pl.roleDelete(ctx)
+	case delegation.RoleAssign:
+		return pl.roleAssign(ctx)
+	case delegation.RoleRevoke:
+		return pl.roleRevoke(ctx)
+	case delegation.RoleActivate:
+		return pl.roleActivate(ctx)
 	}
 	return nil, directory.Invalid("action", "unknown action %q", op.Action)
 }

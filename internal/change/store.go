@@ -15,6 +15,9 @@ import (
 // committed transaction survives a crash of the process.
 type Store interface {
 	InTx(ctx context.Context, fn func(tx Tx) error) error
+	// EventsSince reads committed applied events after an index (the authorizer's catch-up
+	// before a read decision).
+	delegation.Facts
 }
 
 // ErrTxBroken marks a failure of the transaction machinery itself (a savepoint that could not
@@ -75,8 +78,23 @@ type Tx interface {
 	Tier0Holders(ctx context.Context) (int, error)
 	// IsTier0 reports whether the user holds the tier-0 admin role.
 	IsTier0(ctx context.Context, userID string) (bool, error)
-	// InsertAssignment stores a new assignment.
+	// Role returns the custom role called name (built-in roles are not stored), or an error
+	// wrapping directory.ErrNotFound.
+	Role(ctx context.Context, name string) (delegation.Role, error)
+	InsertRole(ctx context.Context, r *delegation.Role) error
+	// UpdateRole writes r at version r.Version+1 if the stored version is still r.Version.
+	UpdateRole(ctx context.Context, r *delegation.Role) error
+	DeleteRole(ctx context.Context, name string) error
+	// RoleAssignments counts the assignments of a role.
+	RoleAssignments(ctx context.Context, name string) (int, error)
+
+	// Assignment returns the assignment with id, or an error wrapping directory.ErrNotFound.
+	Assignment(ctx context.Context, id string) (delegation.Assignment, error)
 	InsertAssignment(ctx context.Context, a *delegation.Assignment) error
+	// ActivateAssignment writes a's activation end at version a.Version+1 if the stored
+	// version is still a.Version.
+	ActivateAssignment(ctx context.Context, a *delegation.Assignment) error
+	DeleteAssignment(ctx context.Context, id string) error
 
 	// AppendEvent gives e the next index of the audit log, stores its canonical encoding and
 	// returns the index. Indexes are dense and follow commit order.

@@ -2,7 +2,9 @@ package change
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"slices"
 	"maps"
 	"time"
 
@@ -54,6 +56,7 @@ func (pl *planner) userUpdate(ctx context.Context) (*plan, error) {
 	if err != nil {
 		return nil, err
 	}
+	touched = expandAttributes(touched, pl.op.Patch["attributes"], cur.Attributes)
 	if err := in.Normalize(); err != nil {
 		return nil, err
 	}
@@ -218,4 +221,26 @@ func (pl *planner) userIssueToken(ctx context.Context) (*plan, error) {
 		relAfter: map[string]any{"token": map[string]any{"id": tok.ID, "name": tok.Name,
 			"expires": tok.Expires.UTC().Format(time.RFC3339)}},
 		write: func(ctx context.Context) error { return pl.tx.InsertToken(ctx, &tok) }}, nil
+}
+
+// expandAttributes replaces "attributes" among the touched fields by "attributes.KEY" for each
+// custom attribute the patch sets or clears, so that a role narrowed to some of them can be
+// checked. A patch that sets attributes to null clears (touches) every current one.
+func expandAttributes(touched []string, raw json.RawMessage, current map[string]string) []string {
+	i := slices.Index(touched, "attributes")
+	if i < 0 {
+		return touched
+	}
+	out := slices.Delete(slices.Clone(touched), i, i+1)
+	var patch map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &patch); err != nil || patch == nil {
+		for k := range current {
+			out = append(out, "attributes."+k)
+		}
+	}
+	for k := range patch {
+		out = append(out, "attributes."+k)
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
 }

@@ -37,6 +37,24 @@ const (
 	SAUpdate Action = "sa.update"
 	SAMove   Action = "sa.move"
 	SADelete Action = "sa.delete"
+
+	RoleCreate   Action = "role.create"
+	RoleUpdate   Action = "role.update"
+	RoleDelete   Action = "role.delete"
+	RoleAssign   Action = "role.assign"
+	RoleRevoke   Action = "role.revoke"
+	RoleActivate Action = "role.activate"
+)
+
+// Actions a role may name that no op performs yet (their ops come with credentials); they are
+// part of the closed set so that roles can be written once.
+const (
+	UserResetPassword Action = "user.reset_password"
+	UserUnlock        Action = "user.unlock"
+	GroupSetOwner     Action = "group.set_owner"
+	SASetOwner        Action = "sa.set_owner"
+	SAIssueKey        Action = "sa.issue_key"
+	SARevokeKey       Action = "sa.revoke_key"
 )
 
 // Read actions are asked of the authorizer by transports; they are never applied.
@@ -55,6 +73,34 @@ var actionKinds = map[Action]directory.Kind{
 	GroupDelete: directory.KindGroup, GroupAddMember: directory.KindGroup, GroupRemoveMember: directory.KindGroup,
 	SACreate: directory.KindServiceAccount, SAUpdate: directory.KindServiceAccount,
 	SAMove: directory.KindServiceAccount, SADelete: directory.KindServiceAccount,
+	RoleCreate: directory.KindRole, RoleUpdate: directory.KindRole, RoleDelete: directory.KindRole,
+	RoleAssign: directory.KindAssignment, RoleRevoke: directory.KindAssignment, RoleActivate: directory.KindAssignment,
+}
+
+// otherActions are the actions no op performs (reads, and the reserved ones), by the kind of
+// object they concern.
+var otherActions = map[Action]directory.Kind{
+	DirectoryRead: "", AuditRead: "",
+	UserResetPassword: directory.KindUser, UserUnlock: directory.KindUser,
+	GroupSetOwner: directory.KindGroup, SASetOwner: directory.KindServiceAccount,
+	SAIssueKey: directory.KindServiceAccount, SARevokeKey: directory.KindServiceAccount,
+}
+
+// Known reports whether a is in the closed set of actions (whether or not an op performs it).
+func (a Action) Known() bool {
+	_, op := actionKinds[a]
+	_, other := otherActions[a]
+	return op || other
+}
+
+// AllActions lists every known action, sorted: what a role may name.
+func AllActions() []Action {
+	out := Actions()
+	for a := range otherActions {
+		out = append(out, a)
+	}
+	slices.Sort(out)
+	return out
 }
 
 // Kind returns the kind of object a state-changing action targets, and false for an unknown

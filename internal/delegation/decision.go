@@ -46,17 +46,15 @@ type Question struct {
 	Before  map[string]any
 	After   map[string]any
 	Touched []string // the attributes an update changes
-	// Facts, when set, is what the authorizer reads instead of its own store: inside the
-	// pipeline it is the change's transaction, so a decision sees the writes made before it
-	// in the same transaction (and costs no second connection).
-	Facts Facts
+	// Member is the other object a question involves, with its attributes: the member a
+	// group.add_member adds, the holder a role.assign grants to.
+	Member *Object
 }
 
-// Facts is the state the authorizers read.
-type Facts interface {
-	// Tier0Assignment returns the ID of an assignment of RoleTier0 held by the active user id,
-	// or an error wrapping directory.ErrNotFound when there is none or the user is not active.
-	Tier0Assignment(ctx context.Context, userID string) (string, error)
+// Object is a directory object with its attributes, as Fields renders them.
+type Object struct {
+	Ref    directory.Ref
+	Fields map[string]any
 }
 
 // Decision is the authorizer's answer. An allow carries the authority that permits it; a deny
@@ -70,8 +68,12 @@ type Decision struct {
 
 // Reason codes of denials. They are part of the API: clients may match on them.
 const (
-	ReasonNotAuthorized = "not_authorized"
-	ReasonActorInactive = "actor_inactive"
+	ReasonNotAuthorized  = "not_authorized"  // no assignment covers the action on the target
+	ReasonActorInactive  = "actor_inactive"  // the actor is not an active user
+	ReasonEscalation     = "escalation"      // a takeover of someone who holds rights the actor does not
+	ReasonProtected      = "protected"       // a protected object or a tier-0 holder, touched by someone who is not tier-0
+	ReasonSelfEscalation = "self_escalation" // changing one's own rights or group memberships
+	ReasonExceedsGrant   = "exceeds_grant"   // granting more than one's own redelegatable assignment
 )
 
 // Allow returns an allowing decision with its authority.
@@ -82,8 +84,29 @@ func Deny(reason, format string, args ...any) Decision {
 	return Decision{Reason: reason, Message: fmt.Sprintf(format, args...)}
 }
 
-// Authorizer decides questions. Decide never writes and never fails open: when it cannot read
-// what it needs, it denies.
+// Authorizer decides questions. Decide answers on the committed state (for reads); a Session
+// answers inside a write transaction. Neither writes, and neither fails open: when the state
+// cannot be read, the answer is a denial.
 type Authorizer interface {
 	Decide(ctx context.Context, q *Question) Decision
+	// CatchUp folds in what other writers committed since the authorizer last looked.
+	CatchUp(ctx context.Context, facts Facts) error
+	// Session starts deciding for a write transaction whose already committed events facts
+	// can read.
+	Session(ctx context.Context, facts Facts) (Session, error)
+}
+
+// Session decides inside one write transaction: on the committed state plus the events the
+// transaction has applied so far (Record). Commit folds them into the committed state once the
+// transaction has committed; a session whose transaction rolled back is simply dropped.
+type Session interface {
+	Decide(ctx context.Context, q *Question) Decision
+	Record(e *audit.Event)
+	Commit()
+}
+
+// Facts is what an authorizer reads from the database inside a transaction.
+type Facts interface {
+	// EventsSince returns the applied events with an index above after, in index order.
+	EventsSince(ctx context.Context, after int64) ([]audit.Event, error)
 }

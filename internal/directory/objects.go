@@ -67,8 +67,8 @@ type OUInput struct {
 	Protected bool   `json:"protected,omitempty"`
 }
 
-var ouPatchRules = patchRules{
-	"name": patchOK, "protected": patchOK,
+var ouPatchRules = PatchRules{
+	"name": PatchOK, "protected": PatchOK,
 	"parent": "is changed with the move action, not by an update",
 }
 
@@ -83,7 +83,7 @@ func (in *OUInput) Normalize() error {
 // PatchOUInput applies a merge patch to an OU input.
 func PatchOUInput(in OUInput, patch Patch) (OUInput, []string, error) {
 	var out OUInput
-	touched, err := applyPatch(in, patch, ouPatchRules, &out)
+	touched, err := ApplyPatch(in, patch, ouPatchRules, &out)
 	return out, touched, err
 }
 
@@ -126,8 +126,8 @@ type GroupInput struct {
 	Protected   bool     `json:"protected,omitempty"`
 }
 
-var groupPatchRules = patchRules{
-	"name": patchOK, "description": patchOK, "owners": patchOK, "protected": patchOK,
+var groupPatchRules = PatchRules{
+	"name": PatchOK, "description": PatchOK, "owners": PatchOK, "protected": PatchOK,
 	"ou":      "is changed with the move action, not by an update",
 	"members": "are changed with the member actions, not by an update",
 }
@@ -148,7 +148,7 @@ func (in *GroupInput) Normalize() error {
 // PatchGroupInput applies a merge patch to a group input.
 func PatchGroupInput(in GroupInput, patch Patch) (GroupInput, []string, error) {
 	var out GroupInput
-	touched, err := applyPatch(in, patch, groupPatchRules, &out)
+	touched, err := ApplyPatch(in, patch, groupPatchRules, &out)
 	return out, touched, err
 }
 
@@ -191,8 +191,8 @@ type ServiceAccountInput struct {
 	Protected   bool     `json:"protected,omitempty"`
 }
 
-var saPatchRules = patchRules{
-	"name": patchOK, "description": patchOK, "owners": patchOK, "status": patchOK, "protected": patchOK,
+var saPatchRules = PatchRules{
+	"name": PatchOK, "description": PatchOK, "owners": PatchOK, "status": PatchOK, "protected": PatchOK,
 	"ou": "is changed with the move action, not by an update",
 }
 
@@ -222,7 +222,7 @@ func (in *ServiceAccountInput) Normalize() error {
 // PatchServiceAccountInput applies a merge patch to a service-account input.
 func PatchServiceAccountInput(in ServiceAccountInput, patch Patch) (ServiceAccountInput, []string, error) {
 	var out ServiceAccountInput
-	touched, err := applyPatch(in, patch, saPatchRules, &out)
+	touched, err := ApplyPatch(in, patch, saPatchRules, &out)
 	return out, touched, err
 }
 

@@ -14,16 +14,17 @@ import (
 // object value merges into an object field (custom attributes).
 type Patch map[string]json.RawMessage
 
-// patchOK marks a field a merge patch may change; any other value in patchRules is the reason
+// PatchOK marks a field a merge patch may change; any other value in PatchRules is the reason
 // the field is refused.
-const patchOK = ""
+const PatchOK = ""
 
-// patchRules maps each field of an object's input form to patchOK or a refusal message.
-type patchRules map[string]string
+// PatchRules maps each field of an object's input form to PatchOK or a refusal message.
+type PatchRules map[string]string
 
-// applyPatch merges patch into the JSON form of current and decodes the result strictly into
-// out. It returns the touched fields, sorted. Unknown and refused fields are field errors.
-func applyPatch(current any, patch Patch, rules patchRules, out any) ([]string, error) {
+// ApplyPatch merges an RFC 7396 patch into the JSON form of current (any struct with JSON tags)
+// and decodes the result strictly into out. It returns the touched fields, sorted. Unknown and
+// refused fields are field errors.
+func ApplyPatch(current any, patch Patch, rules PatchRules, out any) ([]string, error) {
 	var fe FieldErrors
 	touched := make([]string, 0, len(patch))
 	for k := range patch {
@@ -33,7 +34,7 @@ func applyPatch(current any, patch Patch, rules patchRules, out any) ([]string, 
 			fe.Add(k, "is read-only")
 		case !known:
 			fe.Add(k, "is not a field of this object")
-		case why != patchOK:
+		case why != PatchOK:
 			fe.Add(k, "%s", why)
 		default:
 			touched = append(touched, k)

@@ -19,6 +19,8 @@ const (
 	KindGroup          Kind = "group"
 	KindServiceAccount Kind = "service_account"
 	KindToken          Kind = "token"
+	KindRole           Kind = "role"
+	KindAssignment     Kind = "assignment"
 )
 
 // Noun is the kind in words, for messages.
@@ -37,7 +39,7 @@ func (k Kind) Noun() string {
 // Valid reports whether k is one of the known kinds.
 func (k Kind) Valid() bool {
 	switch k {
-	case KindOU, KindUser, KindGroup, KindServiceAccount, KindToken:
+	case KindOU, KindUser, KindGroup, KindServiceAccount, KindToken, KindRole, KindAssignment:
 		return true
 	}
 	return false

@@ -67,11 +67,11 @@ type UserInput struct {
 }
 
 // userPatchRules says how a merge patch may touch each user field.
-var userPatchRules = patchRules{
-	"username": patchOK, "given_name": patchOK, "family_name": patchOK, "display_name": patchOK,
-	"email": patchOK, "phone": patchOK, "employee_id": patchOK, "department": patchOK,
-	"title": patchOK, "manager": patchOK, "location": patchOK, "employment_type": patchOK,
-	"attributes": patchOK, "protected": patchOK,
+var userPatchRules = PatchRules{
+	"username": PatchOK, "given_name": PatchOK, "family_name": PatchOK, "display_name": PatchOK,
+	"email": PatchOK, "phone": PatchOK, "employee_id": PatchOK, "department": PatchOK,
+	"title": PatchOK, "manager": PatchOK, "location": PatchOK, "employment_type": PatchOK,
+	"attributes": PatchOK, "protected": PatchOK,
 	"status": "is changed with the disable and enable actions, not by an update",
 	"ou":     "is changed with the move action, not by an update",
 	"groups": "are changed through group membership, not by an update",
@@ -125,7 +125,7 @@ func (in *UserInput) Normalize() error {
 // read-only fields are refused with a field error.
 func PatchUserInput(in UserInput, patch Patch) (UserInput, []string, error) {
 	var out UserInput
-	touched, err := applyPatch(in, patch, userPatchRules, &out)
+	touched, err := ApplyPatch(in, patch, userPatchRules, &out)
 	return out, touched, err
 }
 

@@ -24,6 +24,9 @@ func Match(e Expr, get Getter) bool {
 		return Match(e.Left, get) || Match(e.Right, get)
 	case *Not:
 		return !Match(e.X, get)
+	case *Within, *MemberOf, *Related, *Nothing:
+		ok, _ := matchStructural(e, get)
+		return ok
 	case *Compare:
 		v, ok := get(e.Attr)
 		if ok {

@@ -25,7 +25,7 @@ func benchPipeline(b *testing.B) (*Store, *change.Pipeline, delegation.Actor) {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { st.Close() })
-	p := change.New(st, delegation.NewTier0(st, log), log)
+	p := change.New(st, delegation.NewEngine(log), log)
 	boot, err := p.Bootstrap(ctx, change.Meta{Transport: audit.TransportCLI}, "admin")
 	if err != nil {
 		b.Fatal(err)

@@ -246,6 +246,7 @@ var uniqueFields = map[string]string{
 	"service_accounts_name_uq": "name", "service_accounts.name_key": "name",
 	"ous_path_uq": "name", "ous.path_key": "name",
 	"group_members_pkey": "member", "group_members.group_id": "member",
+	"roles_pkey": "name", "roles.name": "name",
 }
 
 // mapWriteError turns a unique-constraint violation into a directory conflict naming the field.

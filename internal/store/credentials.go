@@ -43,25 +43,6 @@ func (t *tx) InsertToken(ctx context.Context, tok *credential.Token) error {
 	return mapWriteError(err, "token")
 }
 
-func (t *tx) InsertAssignment(ctx context.Context, a *delegation.Assignment) error {
-	t.forgetTier0()
-	_, err := t.exec(ctx, `INSERT INTO assignments (id, role, holder_kind, holder_id, granted_by, justification, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?)`, a.ID, a.Role, a.HolderKind, a.HolderID, a.GrantedBy, a.Justification, micros(a.Created))
-	return mapWriteError(err, "assignment")
-}
-
-// Tier0Assignment returns an assignment of the tier-0 role held by the active user id.
-func (c *conn) Tier0Assignment(ctx context.Context, userID string) (string, error) {
-	var id string
-	err := c.queryRow(ctx, `SELECT a.id FROM assignments a JOIN users u ON u.id = a.holder_id
-		WHERE a.holder_id = ? AND a.role = ? AND u.status = 'active' ORDER BY a.id LIMIT 1`,
-		userID, delegation.RoleTier0).Scan(&id)
-	if err != nil {
-		return "", notFound(err, directory.KindUser, userID+" as an active tier-0 holder")
-	}
-	return id, nil
-}
-
 // IsTier0 reports whether the user holds the tier-0 role, whatever their status.
 func (t *tx) IsTier0(ctx context.Context, userID string) (bool, error) {
 	var n int

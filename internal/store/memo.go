@@ -8,20 +8,14 @@ import (
 	"github.com/deputy-iam/deputy/internal/directory"
 )
 
-// A write transaction remembers the OUs, groups and tier-0 holdings it has read, because a batch
-// of ops reads the same few again and again (every user created into corp/sales reads that OU;
-// every op asks whether its actor holds tier-0). The memo is exact: nothing else writes while the
+// A write transaction remembers the OUs and groups it has read, because a batch of ops reads the
+// same few again and again (every user created into corp/sales reads that OU; every member added
+// to sales-all reads that group). The memo is exact: nothing else writes while the
 // transaction runs (SQLite has one writer; on PostgreSQL every writer holds the audit lock from
 // its start), and the transaction's own writes update or drop what they change.
 type memo struct {
 	ous    map[string]directory.OU    // by "id:" + ID and "path:" + folded path
 	groups map[string]directory.Group // by "id:" + ID and "name:" + folded name
-	tier0  map[string]tier0Holding    // by user ID
-}
-
-type tier0Holding struct {
-	assignment string
-	err        error
 }
 
 func ouKey(ref directory.Ref) string {
@@ -78,26 +72,9 @@ func (t *tx) rememberGroup(g directory.Group) {
 	t.memo.groups[groupKey(directory.Ref{Name: g.Name})] = g
 }
 
-// Tier0Assignment reads a tier-0 holding through the transaction's memo.
-func (t *tx) Tier0Assignment(ctx context.Context, userID string) (string, error) {
-	if h, ok := t.memo.tier0[userID]; ok {
-		return h.assignment, h.err
-	}
-	id, err := t.conn.Tier0Assignment(ctx, userID)
-	if t.memo.tier0 == nil {
-		t.memo.tier0 = map[string]tier0Holding{}
-	}
-	t.memo.tier0[userID] = tier0Holding{id, err}
-	return id, err
-}
-
 // forgetOUs drops the remembered OUs (after any OU write: a move rewrites many paths).
 func (t *tx) forgetOUs() { t.memo.ous = nil }
 
 // forgetGroups drops the remembered groups (after a write that changes groups other than by a
 // version bump the caller records itself).
 func (t *tx) forgetGroups() { t.memo.groups = nil }
-
-// forgetTier0 drops the remembered tier-0 holdings after any write that can change who holds
-// tier-0: a user's status, a deletion, an assignment.
-func (t *tx) forgetTier0() { t.memo.tier0 = nil }

@@ -63,7 +63,7 @@ func TestMigrations(t *testing.T) {
 				if _, err := again.OU(ctx, directory.ParseRef(directory.KindOU, "kept")); err != nil {
 					t.Errorf("data after reopening: %v", err)
 				}
-				if _, err := change.New(again, delegation.NewTier0(again, storetest.Logger(t)), storetest.Logger(t)).
+				if _, err := change.New(again, delegation.NewEngine(storetest.Logger(t)), storetest.Logger(t)).
 					Bootstrap(ctx, change.Meta{}, "other"); err == nil {
 					t.Error("a reopened database can be bootstrapped again")
 				}

@@ -92,7 +92,6 @@ func (t *tx) InsertUser(ctx context.Context, u *directory.User) error {
 }
 
 func (t *tx) UpdateUser(ctx context.Context, u *directory.User) error {
-	t.forgetTier0()
 	args, err := userArgs(u)
 	if err != nil {
 		return err
@@ -140,7 +139,6 @@ func (t *tx) touchRelated(ctx context.Context, id string, now time.Time) error {
 
 // deleteObject bumps the objects linked to id, then runs the deletes in order.
 func (t *tx) deleteObject(ctx context.Context, id string, now time.Time, what string, deletes ...string) error {
-	t.forgetTier0()
 	t.forgetGroups()
 	if err := t.touchRelated(ctx, id, now); err != nil {
 		return err

@@ -138,12 +138,16 @@ type Env struct {
 	AdminToken string
 }
 
-// Bootstrap builds a pipeline over st with the tier-0 authorizer and opts, and bootstraps the
+// Bootstrap builds a pipeline over st with the delegation engine and opts, and bootstraps the
 // directory: the root OU and the tier-0 admin AdminName. It fails the test on any error.
 func Bootstrap(t testing.TB, st *store.Store, opts ...change.Option) *Env {
 	t.Helper()
 	log := Logger(t)
-	p := change.New(st, delegation.NewTier0(st, log), log, opts...)
+	engine := delegation.NewEngine(log)
+	if err := engine.Load(context.Background(), st); err != nil {
+		t.Fatalf("load the delegation engine: %v", err)
+	}
+	p := change.New(st, engine, log, opts...)
 	b, err := p.Bootstrap(context.Background(), change.Meta{Transport: audit.TransportCLI}, AdminName)
 	if err != nil {
 		t.Fatalf("bootstrap: %v", err)

@@ -334,17 +334,16 @@ func (allowAll) Decide(context.Context, *delegation.Question) delegation.Decisio
 	return delegation.Allow(audit.Authority{Rule: "test"})
 }
 
-// grantTier0 gives user the tier-0 role. There is no op for role assignment yet, so this writes
-// the assignment directly in a store transaction, as Bootstrap does.
+func (a allowAll) Session(context.Context, delegation.Facts) (delegation.Session, error) { return a, nil }
+func (allowAll) CatchUp(context.Context, delegation.Facts) error                          { return nil }
+func (allowAll) Record(*audit.Event)                                                      {}
+func (allowAll) Commit()                                                                  {}
+
+// grantTier0 gives user the tier-0 role, granted by the admin through the pipeline.
 func (f *fixture) grantTier0(user directory.User) {
 	f.t.Helper()
-	err := f.st.InTx(f.ctx, func(tx change.Tx) error {
-		return tx.InsertAssignment(f.ctx, &delegation.Assignment{ID: directory.NewID(), Role: delegation.RoleTier0,
-			HolderKind: "user", HolderID: user.ID, GrantedBy: f.admin.ID, Created: Epoch})
-	})
-	if err != nil {
-		f.t.Fatalf("grant tier-0 to %s: %v", user.Username, err)
-	}
+	f.do(change.Op{Action: delegation.RoleAssign, Assignment: &delegation.AssignmentInput{Role: delegation.RoleTier0,
+		Holder: delegation.HolderInput{User: user.ID}, Scope: delegation.ScopeInput{OU: "/"}, Justification: "a second admin"}})
 }
 
 func testTier0Guards(t *testing.T, f *fixture) {

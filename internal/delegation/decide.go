@@ -1,0 +1,377 @@
+package delegation
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/deputy-iam/deputy/internal/audit"
+	"github.com/deputy-iam/deputy/internal/directory"
+)
+
+// decide answers q on st at now. The order matters: the actor must be active; guardrails that
+// hold for everyone (no self-escalation) come first; tier-0 then allows the rest; for anyone
+// else every action the op needs must be covered on the target's state before and after the
+// change, protected objects are refused, and a takeover must not reach rights the actor lacks.
+func decide(st *state, q *Question, now time.Time) Decision {
+	a := q.Actor
+	if a.Kind != ActorUser {
+		return Deny(ReasonNotAuthorized, "%s %s holds no roles", a.Kind, a.Name)
+	}
+	if info, ok := st.objects.get(a.ID); !ok || info.status != directory.StatusActive {
+		return Deny(ReasonActorInactive, "%s is not an active user", a.Name)
+	}
+	gs := st.grants(a.ID, now)
+	if d, denied := selfEscalation(st, q, a); denied {
+		return d
+	}
+	switch q.Action {
+	case RoleCreate, RoleUpdate, RoleDelete, RoleAssign, RoleRevoke, RoleActivate:
+		return decideDelegation(st, q, gs)
+	}
+	if t0 := holdsTier0(gs); t0 != nil {
+		return authority{t0.a.ID}.decision(RoleTier0)
+	}
+	if d, ok := selfService(q); ok {
+		return d
+	}
+	auth, d, ok := covered(st, q, gs)
+	if !ok {
+		return d
+	}
+	if d, denied := protectedTarget(st, q); denied {
+		return d
+	}
+	if d, denied := takeover(st, q, gs, now); denied {
+		return d
+	}
+	return auth.decision("")
+}
+
+// selfService is what every user may do without any assignment: read their own record and
+// issue their own API tokens.
+func selfService(q *Question) (Decision, bool) {
+	self := q.Target.Kind == directory.KindUser && q.Target.ID == q.Actor.ID
+	if self && (q.Action == DirectoryRead || q.Action == UserIssueToken) {
+		return Allow(audit.Authority{Rule: "self"}), true
+	}
+	return Decision{}, false
+}
+
+// requirement is one action an op needs, for one attribute when the role may narrow it.
+type requirement struct {
+	action Action
+	attr   string
+}
+
+// requirements lists what an op needs: an update needs its action for each attribute it
+// touches; changing owners needs set_owner.
+func requirements(q *Question) []requirement {
+	switch q.Action {
+	case UserUpdate:
+		reqs := make([]requirement, 0, len(q.Touched))
+		for _, attr := range q.Touched {
+			reqs = append(reqs, requirement{UserUpdate, attr})
+		}
+		if len(reqs) == 0 { // the op could not be planned: it needs the action at least
+			reqs = append(reqs, requirement{UserUpdate, ""})
+		}
+		return reqs
+	case GroupUpdate, SAUpdate:
+		var reqs []requirement
+		for _, attr := range q.Touched {
+			switch {
+			case attr == "owners" && q.Action == GroupUpdate:
+				reqs = append(reqs, requirement{GroupSetOwner, ""})
+			case attr == "owners":
+				reqs = append(reqs, requirement{SASetOwner, ""})
+			case !slices.ContainsFunc(reqs, func(r requirement) bool { return r.action == q.Action }):
+				reqs = append(reqs, requirement{q.Action, ""})
+			}
+		}
+		if len(reqs) == 0 {
+			reqs = append(reqs, requirement{q.Action, ""})
+		}
+		return reqs
+	}
+	return []requirement{{q.Action, ""}}
+}
+
+// states are the target's states a scope must cover: before and after a change (a create has
+// only an after, a delete only a before; a read has its current state as Before).
+func states(q *Question) []map[string]any {
+	var out []map[string]any
+	if q.Before != nil {
+		out = append(out, q.Before)
+	}
+	if q.After != nil {
+		out = append(out, q.After)
+	}
+	if len(out) == 0 {
+		out = append(out, map[string]any{})
+	}
+	return out
+}
+
+// covered checks that for every requirement, every state of the target is covered by some
+// grant whose role allows it; and for a new member, that the actor can see them.
+func covered(st *state, q *Question, gs []grant) (authority, Decision, bool) {
+	var auth authority
+	for _, req := range requirements(q) {
+		for i, fields := range states(q) {
+			sub := st.subject(q.Target, fields)
+			found := false
+			for _, g := range gs {
+				if g.role.Allows(req.action) && (req.attr == "" || g.role.AllowsAttribute(req.attr)) &&
+					g.a.Scope.covers(q.Actor.ID, sub) {
+					auth.add(g.a.ID)
+					found = true
+					break
+				}
+			}
+			if !found {
+				what := string(req.action)
+				if req.attr != "" {
+					what += " of " + req.attr
+				}
+				where := ""
+				if i == 1 || q.Before == nil && q.After != nil {
+					where = " as it would be after the change"
+				}
+				return nil, Deny(ReasonNotAuthorized, "no assignment of yours allows %s on %s %s%s",
+					what, q.Target.Kind.Noun(), q.Target, where), false
+			}
+		}
+	}
+	if q.Action == GroupAddMember && q.Member != nil {
+		sub := st.subject(q.Member.Ref, q.Member.Fields)
+		if !slices.ContainsFunc(gs, func(g grant) bool {
+			return g.role.Allows(DirectoryRead) && g.a.Scope.covers(q.Actor.ID, sub)
+		}) {
+			return nil, Deny(ReasonNotAuthorized, "you cannot see %s %s, so you cannot add them to a group",
+				q.Member.Ref.Kind.Noun(), q.Member.Ref), false
+		}
+	}
+	return auth, Decision{}, true
+}
+
+// selfEscalation refuses, for everyone, changes to one's own rights: adding oneself (or a group
+// one is in) to a group, making oneself an owner, and granting or revoking one's own
+// assignments. Activating one's own eligible assignment is the one change to one's own rights
+// that is allowed, and is judged elsewhere.
+func selfEscalation(st *state, q *Question, a Actor) (Decision, bool) {
+	mine := st.closure(a.ID) // the actor and every group they are in
+	switch q.Action {
+	case GroupAddMember:
+		if q.Member != nil && slices.Contains(mine, q.Member.Ref.ID) {
+			return Deny(ReasonSelfEscalation, "you cannot add yourself, or a group you belong to, to a group"), true
+		}
+	case GroupUpdate, SAUpdate:
+		if slices.Contains(refIDs(q.After["owners"]), a.ID) && !slices.Contains(refIDs(q.Before["owners"]), a.ID) {
+			return Deny(ReasonSelfEscalation, "you cannot make yourself an owner"), true
+		}
+	case RoleAssign, RoleRevoke:
+		if as := assignmentOf(q); as != nil && slices.Contains(mine, as.Holder.ID) {
+			return Deny(ReasonSelfEscalation, "you cannot grant or revoke your own assignments (or your groups')"), true
+		}
+	}
+	return Decision{}, false
+}
+
+// protectedTarget refuses, for anyone but tier-0, protected objects, the holders of tier-0, and
+// changes to the protected flag itself.
+func protectedTarget(st *state, q *Question) (Decision, bool) {
+	for _, fields := range []map[string]any{q.Before, q.After} {
+		if p, _ := fields["protected"].(bool); p {
+			return Deny(ReasonProtected, "%s %s is protected: only a tier-0 admin may change it", q.Target.Kind.Noun(), q.Target), true
+		}
+	}
+	if slices.Contains(q.Touched, "protected") {
+		return Deny(ReasonProtected, "only a tier-0 admin may protect or unprotect an object"), true
+	}
+	refs := []directory.Ref{q.Target}
+	if q.Member != nil {
+		refs = append(refs, q.Member.Ref)
+	}
+	for _, r := range refs {
+		if r.ID == "" {
+			continue
+		}
+		if info, ok := st.objects.get(r.ID); ok && info.protected {
+			return Deny(ReasonProtected, "%s %s is protected: only a tier-0 admin may change it", r.Kind.Noun(), r), true
+		}
+		if st.holdsRole(r.ID, RoleTier0) {
+			return Deny(ReasonProtected, "%s %s holds tier-0 rights: only a tier-0 admin may change it", r.Kind.Noun(), r), true
+		}
+	}
+	return Decision{}, false
+}
+
+// holdsRole reports whether principal holds an assignment of role (active or not: an eligible
+// tier-0 admin is as protected as an active one), directly or through its groups.
+func (st *state) holdsRole(principal, role string) bool {
+	for _, holder := range st.closure(principal) {
+		ids, _ := st.byHolder.get(holder)
+		for _, id := range ids {
+			if a, ok := st.assignments.get(id); ok && a.Role == role {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// takeoverAttributes are the user attributes whose change can take over an account (recovery
+// channels) or its reporting line.
+var takeoverAttributes = []string{"email", "phone", "manager"}
+
+// takeover refuses a takeover action on a target that holds any right the actor does not hold.
+// A new member of a group gains the group's rights (and its parents'), so adding one is a
+// takeover of those rights on the member's behalf: the actor must hold them already.
+func takeover(st *state, q *Question, gs []grant, now time.Time) (Decision, bool) {
+	var (
+		rights []grant // what the takeover reaches
+		holder string  // whose relation scopes they are
+		whose  string
+	)
+	switch q.Action {
+	case UserUpdate:
+		if !slices.ContainsFunc(q.Touched, func(a string) bool { return slices.Contains(takeoverAttributes, a) }) {
+			return Decision{}, false
+		}
+		rights, holder, whose = st.grants(q.Target.ID, now), q.Target.ID, "user "+q.Target.String()
+	case UserResetPassword, SAIssueKey:
+		rights, holder, whose = st.grants(q.Target.ID, now), q.Target.ID, q.Target.Kind.Noun()+" "+q.Target.String()
+	case GroupAddMember:
+		rights, whose = st.grants(q.Target.ID, now), "group "+q.Target.String()
+		if q.Member != nil {
+			holder = q.Member.Ref.ID
+		}
+	default:
+		return Decision{}, false
+	}
+	for _, r := range rights {
+		if !st.rightCovered(gs, q.Actor.ID, r, holder) {
+			return Deny(ReasonEscalation, "%s holds %s over %s, which you do not hold: this change could take it over",
+				whose, r.role.Name, r.a.Scope.Describe()), true
+		}
+	}
+	return Decision{}, false
+}
+
+// rightCovered reports whether one of the actor's grants includes right r (held by holder):
+// a role that covers r's role, over a scope that contains r's.
+func (st *state) rightCovered(gs []grant, actor string, r grant, holder string) bool {
+	for _, g := range gs {
+		if g.role.Name == RoleTier0 {
+			return true
+		}
+		if r.role.Name != RoleTier0 && g.role.Covers(r.role) && st.contains(&g.a.Scope, actor, &r.a.Scope, holder) {
+			return true
+		}
+	}
+	return false
+}
+
+// decideDelegation judges changes to roles and assignments: the delegation configuration.
+func decideDelegation(st *state, q *Question, gs []grant) Decision {
+	t0 := holdsTier0(gs)
+	switch q.Action {
+	case RoleCreate, RoleUpdate, RoleDelete:
+		if t0 != nil {
+			return authority{t0.a.ID}.decision(RoleTier0)
+		}
+		return Deny(ReasonNotAuthorized, "roles are changed only by tier-0 admins")
+	case RoleRevoke:
+		as := assignmentOf(q)
+		switch {
+		case t0 != nil:
+			return authority{t0.a.ID}.decision(RoleTier0)
+		case as != nil && as.GrantedBy.ID == q.Actor.ID:
+			return Allow(audit.Authority{Rule: "granter"})
+		}
+		return Deny(ReasonNotAuthorized, "only a tier-0 admin or whoever granted an assignment may revoke it")
+	case RoleActivate:
+		as := assignmentOf(q)
+		if as == nil || !slices.Contains(st.closure(q.Actor.ID), as.Holder.ID) {
+			return Deny(ReasonNotAuthorized, "only the holder of an eligible assignment may activate it")
+		}
+		return authority{as.ID}.decision("holder")
+	}
+	// role.assign
+	as := assignmentOf(q)
+	if as == nil {
+		return Deny(ReasonNotAuthorized, "the assignment to grant is missing")
+	}
+	if t0 != nil {
+		return authority{t0.a.ID}.decision(RoleTier0)
+	}
+	role, ok := st.role(as.Role)
+	if !ok {
+		return Deny(ReasonNotAuthorized, "there is no role %q", as.Role)
+	}
+	if role.Name == RoleTier0 {
+		return Deny(ReasonProtected, "only a tier-0 admin may grant %s", RoleTier0)
+	}
+	if d, denied := protectedTarget(st, &Question{Actor: q.Actor, Target: as.Holder}); denied {
+		return d
+	}
+	if q.Member != nil && !slices.ContainsFunc(gs, func(g grant) bool {
+		return g.role.Allows(DirectoryRead) && g.a.Scope.covers(q.Actor.ID, st.subject(q.Member.Ref, q.Member.Fields))
+	}) {
+		return Deny(ReasonNotAuthorized, "you cannot see %s %s, so you cannot grant them anything", as.Holder.Kind.Noun(), as.Holder)
+	}
+	var reasons []string
+	for _, g := range gs {
+		switch {
+		case !g.a.CanRedelegate:
+			continue
+		case g.a.Eligible:
+			reasons = append(reasons, fmt.Sprintf("%s is eligible (just-in-time) and cannot be redelegated", g.a.ID))
+		case !g.role.Covers(role):
+			reasons = append(reasons, fmt.Sprintf("%s (%s) does not include everything %s does", g.a.ID, g.role.Name, role.Name))
+		case !st.contains(&g.a.Scope, q.Actor.ID, &as.Scope, as.Holder.ID):
+			reasons = append(reasons, fmt.Sprintf("%s covers %s, which does not contain %s", g.a.ID, g.a.Scope.Describe(), as.Scope.Describe()))
+		case !within(as, g.a):
+			reasons = append(reasons, fmt.Sprintf("%s is valid for less long than the new assignment", g.a.ID))
+		default:
+			return authority{g.a.ID}.decision("redelegation")
+		}
+	}
+	if len(reasons) == 0 {
+		return Deny(ReasonExceedsGrant, "granting needs an assignment of yours with can_redelegate, and you hold none")
+	}
+	return Deny(ReasonExceedsGrant, "you can grant only a subset of an assignment you may redelegate: %s", strings.Join(reasons, "; "))
+}
+
+// within reports whether inner's validity lies inside outer's.
+func within(inner, outer *Assignment) bool {
+	if !outer.From.IsZero() && (inner.From.IsZero() || inner.From.Before(outer.From)) {
+		return false
+	}
+	if !outer.Until.IsZero() && (inner.Until.IsZero() || inner.Until.After(outer.Until)) {
+		return false
+	}
+	return true
+}
+
+// assignmentOf is the assignment a delegation question is about (after a grant or an
+// activation, before a revocation).
+func assignmentOf(q *Question) *Assignment {
+	for _, fields := range []map[string]any{q.After, q.Before} {
+		switch v := fields["assignment"].(type) {
+		case Assignment:
+			return &v
+		case *Assignment:
+			return v
+		case nil:
+		default:
+			var a Assignment
+			if decodeRecord(v, &a) {
+				return &a
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,261 @@
+package delegation
+
+import (
+	"encoding/json"
+	"slices"
+
+	"github.com/deputy-iam/deputy/internal/audit"
+	"github.com/deputy-iam/deputy/internal/directory"
+)
+
+// layer is a map that can be shadowed: a session's writes go to over (nil for the committed
+// state, whose writes go to base), deletions are remembered in gone.
+type layer[V any] struct {
+	base map[string]V
+	over map[string]V
+	gone map[string]bool
+}
+
+func newLayer[V any]() layer[V] { return layer[V]{base: map[string]V{}} }
+
+// shadow returns a layer that reads through l and writes to maps of its own.
+func (l layer[V]) shadow() layer[V] {
+	return layer[V]{base: l.base, over: map[string]V{}, gone: map[string]bool{}}
+}
+
+func (l *layer[V]) get(k string) (V, bool) {
+	if l.over != nil {
+		if v, ok := l.over[k]; ok {
+			return v, true
+		}
+		if l.gone[k] {
+			var zero V
+			return zero, false
+		}
+	}
+	v, ok := l.base[k]
+	return v, ok
+}
+
+func (l *layer[V]) set(k string, v V) {
+	if l.over == nil {
+		l.base[k] = v
+		return
+	}
+	l.over[k] = v
+	delete(l.gone, k)
+}
+
+func (l *layer[V]) del(k string) {
+	if l.over == nil {
+		delete(l.base, k)
+		return
+	}
+	delete(l.over, k)
+	l.gone[k] = true
+}
+
+// state is what authorization depends on, kept in memory: roles, assignments, the membership
+// graph, the OU tree and users' status. It is a projection of the audit log: every applied
+// event that changes one of these is folded in by apply, the same way for a write transaction's
+// own events (in a session's shadow layers) and for committed ones.
+type state struct {
+	roles       layer[*Role]
+	assignments layer[*Assignment]
+	byHolder    layer[[]string] // holder ID -> assignment IDs
+	memberOf    layer[[]string] // principal ID -> groups it is a direct member of
+	members     layer[[]string] // group ID -> its direct members
+	ouParent    layer[string]   // OU ID -> parent OU ID ("" for the root)
+	objects     layer[objInfo]  // user, group and service-account ID -> status and protection
+	lastIndex   int64           // the last event folded in (committed state only)
+}
+
+// objInfo is what authorization needs to know of a user, group or service account itself.
+type objInfo struct {
+	kind      directory.Kind
+	status    directory.Status // users and service accounts
+	protected bool
+}
+
+func newState() *state {
+	return &state{roles: newLayer[*Role](), assignments: newLayer[*Assignment](), byHolder: newLayer[[]string](),
+		memberOf: newLayer[[]string](), members: newLayer[[]string](), ouParent: newLayer[string](),
+		objects: newLayer[objInfo](), lastIndex: -1}
+}
+
+// shadow returns a state that reads through s and keeps its own writes.
+func (s *state) shadow() *state {
+	return &state{roles: s.roles.shadow(), assignments: s.assignments.shadow(), byHolder: s.byHolder.shadow(),
+		memberOf: s.memberOf.shadow(), members: s.members.shadow(), ouParent: s.ouParent.shadow(),
+		objects: s.objects.shadow(), lastIndex: s.lastIndex}
+}
+
+// role returns a custom or built-in role.
+func (s *state) role(name string) (*Role, bool) {
+	if r, ok := builtinByName[name]; ok {
+		return r, true
+	}
+	return s.roles.get(name)
+}
+
+var builtinByName = func() map[string]*Role {
+	m := map[string]*Role{}
+	for _, r := range BuiltinRoles() {
+		m[r.Name] = &r
+	}
+	return m
+}()
+
+// putAssignment stores a, with its scope's filter parsed (scopes are shared read-only
+// afterwards).
+func (s *state) putAssignment(a *Assignment) {
+	_ = a.Scope.compile() // an invalid filter selects nothing
+	if old, ok := s.assignments.get(a.ID); ok {
+		s.dropHolderLink(old.Holder.ID, a.ID)
+	}
+	s.assignments.set(a.ID, a)
+	ids, _ := s.byHolder.get(a.Holder.ID)
+	if !slices.Contains(ids, a.ID) {
+		s.byHolder.set(a.Holder.ID, append(slices.Clone(ids), a.ID))
+	}
+}
+
+func (s *state) dropAssignment(id string) {
+	if a, ok := s.assignments.get(id); ok {
+		s.dropHolderLink(a.Holder.ID, id)
+		s.assignments.del(id)
+	}
+}
+
+func (s *state) dropHolderLink(holder, id string) {
+	ids, _ := s.byHolder.get(holder)
+	if i := slices.Index(ids, id); i >= 0 {
+		ids = slices.Delete(slices.Clone(ids), i, i+1)
+		if len(ids) == 0 {
+			s.byHolder.del(holder)
+		} else {
+			s.byHolder.set(holder, ids)
+		}
+	}
+}
+
+func (s *state) addMember(group, member string) {
+	groups, _ := s.memberOf.get(member)
+	if !slices.Contains(groups, group) {
+		s.memberOf.set(member, append(slices.Clone(groups), group))
+	}
+	ms, _ := s.members.get(group)
+	if !slices.Contains(ms, member) {
+		s.members.set(group, append(slices.Clone(ms), member))
+	}
+}
+
+func (s *state) removeMember(group, member string) {
+	if groups, _ := s.memberOf.get(member); slices.Contains(groups, group) {
+		groups = slices.DeleteFunc(slices.Clone(groups), func(g string) bool { return g == group })
+		if len(groups) == 0 {
+			s.memberOf.del(member)
+		} else {
+			s.memberOf.set(member, groups)
+		}
+	}
+	if ms, _ := s.members.get(group); slices.Contains(ms, member) {
+		ms = slices.DeleteFunc(slices.Clone(ms), func(m string) bool { return m == member })
+		if len(ms) == 0 {
+			s.members.del(group)
+		} else {
+			s.members.set(group, ms)
+		}
+	}
+}
+
+// dropPrincipal removes a deleted user, group or service account: its memberships, its members
+// (for a group) and the assignments it holds.
+func (s *state) dropPrincipal(id string) {
+	groups, _ := s.memberOf.get(id)
+	for _, g := range slices.Clone(groups) {
+		s.removeMember(g, id)
+	}
+	members, _ := s.members.get(id)
+	for _, m := range slices.Clone(members) {
+		s.removeMember(id, m)
+	}
+	held, _ := s.byHolder.get(id)
+	for _, a := range slices.Clone(held) {
+		s.dropAssignment(a)
+	}
+	s.objects.del(id)
+}
+
+// apply folds one applied event into the state. Events of other outcomes, and of actions that
+// change nothing authorization depends on, are ignored.
+func (s *state) apply(ev *audit.Event) {
+	if ev.Outcome != audit.Applied {
+		return
+	}
+	id := ev.Target.ID
+	switch Action(ev.Action) {
+	case OUCreate, OUMove:
+		s.ouParent.set(id, refID(ev.After["parent"]))
+	case OUDelete:
+		s.ouParent.del(id)
+	case UserCreate, UserUpdate, UserDisable, UserEnable, GroupCreate, GroupUpdate, SACreate, SAUpdate:
+		info, _ := s.objects.get(id)
+		info.kind = directory.Kind(ev.Target.Type)
+		if st, ok := ev.After["status"].(string); ok {
+			info.status = directory.Status(st)
+		}
+		if p, ok := ev.After["protected"].(bool); ok {
+			info.protected = p
+		}
+		s.objects.set(id, info)
+	case UserDelete, GroupDelete, SADelete:
+		s.dropPrincipal(id)
+	case GroupAddMember:
+		s.addMember(id, refID(ev.After["member"]))
+	case GroupRemoveMember:
+		s.removeMember(id, refID(ev.Before["member"]))
+	case RoleCreate, RoleUpdate:
+		var r Role
+		if decodeRecord(ev.After["role"], &r) {
+			s.roles.set(r.Name, &r)
+		}
+	case RoleDelete:
+		var r Role
+		if decodeRecord(ev.Before["role"], &r) {
+			s.roles.del(r.Name)
+		}
+	case RoleAssign, RoleActivate:
+		var a Assignment
+		if decodeRecord(ev.After["assignment"], &a) {
+			s.putAssignment(&a)
+		}
+	case RoleRevoke:
+		var a Assignment
+		if decodeRecord(ev.Before["assignment"], &a) {
+			s.dropAssignment(a.ID)
+		}
+	}
+}
+
+// refID is the ID of a reference as events record it ({"id", "name"}), "" for none.
+func refID(v any) string {
+	switch r := v.(type) {
+	case map[string]string:
+		return r["id"]
+	case map[string]any:
+		id, _ := r["id"].(string)
+		return id
+	}
+	return ""
+}
+
+// decodeRecord turns a record as an event holds it (a struct before encoding, a map after)
+// into v.
+func decodeRecord(rec any, v any) bool {
+	if rec == nil {
+		return false
+	}
+	b, err := json.Marshal(rec)
+	return err == nil && json.Unmarshal(b, v) == nil
+}
