@@ -47,8 +47,8 @@ func (p *Pipeline) Bootstrap(ctx context.Context, meta Meta, admin string) (Boot
 			Version: 1, Created: now, Updated: now}
 		u.SetInput(in)
 		a := delegation.Assignment{ID: directory.NewID(), Role: delegation.RoleTier0, Holder: u.Ref(),
-			Scope:     delegation.Scope{OU: root.ID, Subtree: true, Names: map[string]string{root.ID: directory.RootPath}},
-			GrantedBy: directory.Ref{Kind: "system", ID: bootstrapActor.ID, Name: bootstrapActor.Name},
+			Scope:         delegation.Scope{OU: root.ID, Subtree: true, Names: map[string]string{root.ID: directory.RootPath}},
+			GrantedBy:     directory.Ref{Kind: "system", ID: bootstrapActor.ID, Name: bootstrapActor.Name},
 			Justification: "first administrator, created by deputy init", Created: now, Version: 1}
 		tok, secret := credential.NewToken(string(directory.KindUser), u.ID, "bootstrap", now, DefaultTokenDays*24*time.Hour)
 		steps := []struct {

@@ -58,7 +58,9 @@ func (pl *planner) roleCreate(ctx context.Context) (*plan, error) {
 		write: func(ctx context.Context) error { return pl.tx.InsertRole(ctx, &r) }}, nil
 }
 
-func roleRef(name string) directory.Ref { return directory.Ref{Kind: directory.KindRole, ID: name, Name: name} }
+func roleRef(name string) directory.Ref {
+	return directory.Ref{Kind: directory.KindRole, ID: name, Name: name}
+}
 
 // customRole loads the op's target role, refusing built-in ones.
 func (pl *planner) customRole(ctx context.Context) (delegation.Role, error) {

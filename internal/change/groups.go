@@ -136,7 +136,7 @@ func (pl *planner) groupAddMember(ctx context.Context) (*plan, error) {
 	after["provenance"] = member.Provenance.Source
 	return &plan{target: g.Ref(), before: fields, after: fields, touched: []string{"members"}, version: g.Version + 1,
 		relAfter: after, member: obj,
-		write:    func(ctx context.Context) error { return pl.tx.AddMember(ctx, &g, member, pl.now) }}, nil
+		write: func(ctx context.Context) error { return pl.tx.AddMember(ctx, &g, member, pl.now) }}, nil
 }
 
 func (pl *planner) groupRemoveMember(ctx context.Context) (*plan, error) {

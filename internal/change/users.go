@@ -4,8 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"slices"
 	"maps"
+	"slices"
 	"time"
 
 	"github.com/deputy-iam/deputy/internal/credential"

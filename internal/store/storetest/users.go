@@ -334,10 +334,12 @@ func (allowAll) Decide(context.Context, *delegation.Question) delegation.Decisio
 	return delegation.Allow(audit.Authority{Rule: "test"})
 }
 
-func (a allowAll) Session(context.Context, delegation.Facts) (delegation.Session, error) { return a, nil }
-func (allowAll) CatchUp(context.Context, delegation.Facts) error                          { return nil }
-func (allowAll) Record(*audit.Event)                                                      {}
-func (allowAll) Commit()                                                                  {}
+func (a allowAll) Session(context.Context, delegation.Facts) (delegation.Session, error) {
+	return a, nil
+}
+func (allowAll) CatchUp(context.Context, delegation.Facts) error { return nil }
+func (allowAll) Record(*audit.Event)                             {}
+func (allowAll) Commit()                                         {}
 
 // grantTier0 gives user the tier-0 role, granted by the admin through the pipeline.
 func (f *fixture) grantTier0(user directory.User) {
