@@ -57,7 +57,7 @@ func auditQuery(r *http.Request) (audit.Query, error) {
 }
 
 func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {
-	if !s.allowed(w, r, delegation.AuditRead, directory.Ref{}) {
+	if !s.allowed(w, r, delegation.AuditRead, directory.Ref{}, nil) {
 		return
 	}
 	q, err := auditQuery(r)
@@ -81,7 +81,7 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) getEvent(w http.ResponseWriter, r *http.Request) {
-	if !s.allowed(w, r, delegation.AuditRead, directory.Ref{}) {
+	if !s.allowed(w, r, delegation.AuditRead, directory.Ref{}, nil) {
 		return
 	}
 	idx, err := strconv.ParseInt(r.PathValue("index"), 10, 64)

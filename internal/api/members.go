@@ -13,8 +13,8 @@ import (
 
 func (s *Server) listMembers(k *kindAPI) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		ref := k.ref(r)
-		if !s.allowed(w, r, delegation.DirectoryRead, ref) {
+		l, ok := s.readVisible(w, r, k, k.ref(r))
+		if !ok {
 			return
 		}
 		q, err := listQuery(r, directory.MemberSchema)
@@ -22,7 +22,7 @@ func (s *Server) listMembers(k *kindAPI) http.HandlerFunc {
 			s.fail(w, r, err)
 			return
 		}
-		page, err := s.dir.Members(r.Context(), ref, q)
+		page, err := s.dir.Members(r.Context(), l.ref, q)
 		if err != nil {
 			s.fail(w, r, err)
 			return

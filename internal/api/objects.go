@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"net/http"
 
 	"github.com/deputy-iam/deputy/internal/change"
@@ -17,8 +18,8 @@ type kindAPI struct {
 	param  string // the path wildcard naming the object
 	base   string // the collection's path
 	schema filter.Schema
-	// read returns the object's view and version.
-	read func(ctx context.Context, ref directory.Ref) (any, int64, error)
+	// read returns the object's view, version and attributes.
+	read func(ctx context.Context, ref directory.Ref) (loaded, error)
 	// list returns a page of views.
 	list func(ctx context.Context, q directory.ListQuery) (any, error)
 	// action names the kind's update, move and delete actions.
@@ -28,9 +29,9 @@ type kindAPI struct {
 func (s *Server) kinds() map[directory.Kind]*kindAPI {
 	return map[directory.Kind]*kindAPI{
 		directory.KindOU: {kind: directory.KindOU, param: "ou", base: "/api/v1/ous", schema: directory.OUSchema,
-			read: func(ctx context.Context, ref directory.Ref) (any, int64, error) {
+			read: func(ctx context.Context, ref directory.Ref) (loaded, error) {
 				o, err := s.dir.OU(ctx, ref)
-				return viewOU(o), o.Version, err
+				return loaded{viewOU(o), o.Version, o.Ref(), o.Fields()}, err
 			},
 			list: func(ctx context.Context, q directory.ListQuery) (any, error) {
 				p, err := s.dir.ListOUs(ctx, q)
@@ -38,16 +39,16 @@ func (s *Server) kinds() map[directory.Kind]*kindAPI {
 			},
 			update: delegation.OUUpdate, move: delegation.OUMove, del: delegation.OUDelete},
 		directory.KindUser: {kind: directory.KindUser, param: "user", base: "/api/v1/users", schema: directory.UserSchema,
-			read: func(ctx context.Context, ref directory.Ref) (any, int64, error) {
+			read: func(ctx context.Context, ref directory.Ref) (loaded, error) {
 				u, err := s.dir.User(ctx, ref)
 				if err != nil {
-					return nil, 0, err
+					return loaded{}, err
 				}
 				ms, err := s.dir.Memberships(ctx, u.Ref())
 				if ms == nil {
 					ms = []directory.Membership{}
 				}
-				return viewUser(u, ms), u.Version, err
+				return loaded{viewUser(u, ms), u.Version, u.Ref(), u.Fields()}, err
 			},
 			list: func(ctx context.Context, q directory.ListQuery) (any, error) {
 				p, err := s.dir.ListUsers(ctx, q)
@@ -55,15 +56,15 @@ func (s *Server) kinds() map[directory.Kind]*kindAPI {
 			},
 			update: delegation.UserUpdate, move: delegation.UserMove, del: delegation.UserDelete},
 		directory.KindGroup: {kind: directory.KindGroup, param: "group", base: "/api/v1/groups", schema: directory.GroupSchema,
-			read: func(ctx context.Context, ref directory.Ref) (any, int64, error) {
+			read: func(ctx context.Context, ref directory.Ref) (loaded, error) {
 				g, err := s.dir.Group(ctx, ref)
 				if err != nil {
-					return nil, 0, err
+					return loaded{}, err
 				}
 				ms, err := s.dir.Memberships(ctx, g.Ref())
 				v := viewGroup(g)
 				v.MemberOf = viewMemberships(ms)
-				return v, g.Version, err
+				return loaded{v, g.Version, g.Ref(), g.Fields()}, err
 			},
 			list: func(ctx context.Context, q directory.ListQuery) (any, error) {
 				p, err := s.dir.ListGroups(ctx, q)
@@ -72,9 +73,9 @@ func (s *Server) kinds() map[directory.Kind]*kindAPI {
 			update: delegation.GroupUpdate, move: delegation.GroupMove, del: delegation.GroupDelete},
 		directory.KindServiceAccount: {kind: directory.KindServiceAccount, param: "sa", base: "/api/v1/service-accounts",
 			schema: directory.ServiceAccountSchema,
-			read: func(ctx context.Context, ref directory.Ref) (any, int64, error) {
+			read: func(ctx context.Context, ref directory.Ref) (loaded, error) {
 				sa, err := s.dir.ServiceAccount(ctx, ref)
-				return viewServiceAccount(sa), sa.Version, err
+				return loaded{viewServiceAccount(sa), sa.Version, sa.Ref(), sa.Fields()}, err
 			},
 			list: func(ctx context.Context, q directory.ListQuery) (any, error) {
 				p, err := s.dir.ListServiceAccounts(ctx, q)
@@ -89,31 +90,71 @@ func (k *kindAPI) ref(r *http.Request) directory.Ref {
 	return directory.ParseRef(k.kind, r.PathValue(k.param))
 }
 
+// loaded is an object read for an answer: its view and version, and its reference and
+// attributes for the authorizer.
+type loaded struct {
+	view    any
+	version int64
+	ref     directory.Ref
+	fields  map[string]any
+}
+
+// readVisible reads the object ref names for the caller, writing a 403 or 404 and returning
+// false when they may not see it or it does not exist. A caller who may read nothing of the kind
+// gets 403 either way, so that they learn nothing of what exists.
+func (s *Server) readVisible(w http.ResponseWriter, r *http.Request, k *kindAPI, ref directory.Ref) (loaded, bool) {
+	l, err := k.read(r.Context(), ref)
+	switch {
+	case errors.Is(err, directory.ErrNotFound):
+		if all, expr := s.authz.Visibility(actor(r), k.kind); !all && expr == nil {
+			s.allowed(w, r, delegation.DirectoryRead, ref, nil)
+			return l, false
+		}
+		s.fail(w, r, err)
+		return l, false
+	case err != nil:
+		s.fail(w, r, err)
+		return l, false
+	}
+	return l, s.allowed(w, r, delegation.DirectoryRead, l.ref, l.fields)
+}
+
 // get answers GET on one object.
 func (s *Server) get(k *kindAPI) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		ref := k.ref(r)
-		if !s.allowed(w, r, delegation.DirectoryRead, ref) {
-			return
+		l, ok := s.readVisible(w, r, k, k.ref(r))
+		if ok {
+			written(w, http.StatusOK, "", l.version, l.view)
 		}
-		v, version, err := k.read(r.Context(), ref)
-		if err != nil {
-			s.fail(w, r, err)
-			return
-		}
-		written(w, http.StatusOK, "", version, v)
 	}
 }
 
-// list answers GET on a collection.
+// visible narrows a list query to what the caller may read, or writes a 403 (recorded) when
+// they may read nothing of the kind.
+func (s *Server) visible(w http.ResponseWriter, r *http.Request, kind directory.Kind, q *directory.ListQuery) bool {
+	all, expr := s.authz.Visibility(actor(r), kind)
+	switch {
+	case all:
+		return true
+	case expr == nil:
+		return s.allowed(w, r, delegation.DirectoryRead, directory.Ref{Kind: kind}, nil)
+	case q.Filter == nil:
+		q.Filter = expr
+	default:
+		q.Filter = &filter.And{Left: expr, Right: q.Filter}
+	}
+	return true
+}
+
+// list answers GET on a collection, with what the caller may see.
 func (s *Server) list(k *kindAPI) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if !s.allowed(w, r, delegation.DirectoryRead, directory.Ref{Kind: k.kind}) {
-			return
-		}
 		q, err := listQuery(r, k.schema)
 		if err != nil {
 			s.fail(w, r, err)
+			return
+		}
+		if !s.visible(w, r, k.kind, &q) {
 			return
 		}
 		page, err := k.list(r.Context(), q)
@@ -131,7 +172,7 @@ func (s *Server) respond(w http.ResponseWriter, r *http.Request, k *kindAPI, op 
 	if !ok {
 		return
 	}
-	v, version, err := k.read(r.Context(), res.Target)
+	l, err := k.read(r.Context(), res.Target)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -140,7 +181,7 @@ func (s *Server) respond(w http.ResponseWriter, r *http.Request, k *kindAPI, op 
 	if status == http.StatusCreated {
 		location = k.base + "/" + res.Target.ID
 	}
-	written(w, status, location, version, v)
+	written(w, status, location, l.version, l.view)
 }
 
 // create answers POST on a collection: body is decoded into the op's input.

@@ -110,7 +110,7 @@ func TestOpenAPIDocumentsEveryRoute(t *testing.T) {
 	mux := http.NewServeMux()
 	registered := 0
 	countingAuth := func(h http.Handler) http.Handler { registered++; return h }
-	api.New(a.Pipeline, a.Store, a.Store, a.Log).Register(mux, countingAuth)
+	api.New(a.Pipeline, a.Engine, a.Store, a.Store, a.Store, a.Log).Register(mux, countingAuth)
 
 	documented := map[string]bool{}
 	var apiOps, otherOps []openapiOp

@@ -4,6 +4,7 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -19,17 +20,29 @@ import (
 	"github.com/deputy-iam/deputy/internal/httpx"
 )
 
+// Authz is what the API asks the delegation engine beyond single decisions.
+type Authz interface {
+	Decide(ctx context.Context, q *delegation.Question) delegation.Decision
+	Visibility(actor delegation.Actor, kind directory.Kind) (all bool, expr filter.Expr)
+	Grants(principal string) []delegation.Grant
+	Candidates(action delegation.Action) []string
+	Escalations() []delegation.Escalation
+}
+
 // Server holds the handlers' dependencies.
 type Server struct {
 	pipeline *change.Pipeline
+	authz    Authz
 	dir      directory.Reader
+	deleg    delegation.Reader
 	audit    audit.Reader
 	log      *slog.Logger
 }
 
 // New returns the API server.
-func New(pipeline *change.Pipeline, dir directory.Reader, auditReader audit.Reader, log *slog.Logger) *Server {
-	return &Server{pipeline: pipeline, dir: dir, audit: auditReader, log: log}
+func New(pipeline *change.Pipeline, authz Authz, dir directory.Reader, deleg delegation.Reader, auditReader audit.Reader,
+	log *slog.Logger) *Server {
+	return &Server{pipeline: pipeline, authz: authz, dir: dir, deleg: deleg, audit: auditReader, log: log}
 }
 
 // Register adds the API's routes to mux, each behind auth.
@@ -140,12 +153,12 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request, op change.Op) (c
 
 // allowed asks whether the caller may perform a read action on target, writing a 403 (whose
 // denial the pipeline has recorded) when not.
-func (s *Server) allowed(w http.ResponseWriter, r *http.Request, action delegation.Action, target directory.Ref) bool {
+func (s *Server) allowed(w http.ResponseWriter, r *http.Request, action delegation.Action, target directory.Ref, fields map[string]any) bool {
 	a := actor(r)
 	if target.Kind == directory.KindUser && target.ID == "" && strings.EqualFold(target.Name, a.Name) {
 		target.ID = a.ID // the caller reading themselves
 	}
-	if err := s.pipeline.Check(r.Context(), a, meta(r), action, target); err != nil {
+	if err := s.pipeline.Check(r.Context(), a, meta(r), action, target, fields); err != nil {
 		var denied *change.DeniedError
 		if errors.As(err, &denied) {
 			w.Header().Set("Deputy-Audit-Event", strconv.FormatInt(denied.Event, 10))

@@ -67,7 +67,7 @@ func (a *App) Close() error { return a.Store.Close() }
 func (a *App) Handler() http.Handler {
 	mux := http.NewServeMux()
 	auth := authn.New(a.Store, a.Store, a.Log)
-	api.New(a.Pipeline, a.Store, a.Store, a.Log).Register(mux, auth.Require)
+	api.New(a.Pipeline, a.Engine, a.Store, a.Store, a.Store, a.Log).Register(mux, auth.Require)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})

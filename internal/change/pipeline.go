@@ -416,14 +416,16 @@ func resolveTarget(ctx context.Context, tx Tx, ref directory.Ref) directory.Ref 
 	return got
 }
 
-// Check asks the authorizer whether actor may perform a read action on target. A denial is
+// Check asks the authorizer whether actor may perform a read action on target, whose
+// attributes are fields (nil when the target is not one object). A denial is
 // recorded in the audit trail like a denied change, and returned as a *DeniedError naming its
 // event; an allowed read is not recorded.
-func (p *Pipeline) Check(ctx context.Context, actor delegation.Actor, meta Meta, action delegation.Action, target directory.Ref) error {
+func (p *Pipeline) Check(ctx context.Context, actor delegation.Actor, meta Meta, action delegation.Action, target directory.Ref,
+	fields map[string]any) error {
 	if err := p.authz.CatchUp(ctx, p.store); err != nil {
 		return err
 	}
-	dec := p.authz.Decide(ctx, &delegation.Question{Actor: actor, Action: action, Target: target})
+	dec := p.authz.Decide(ctx, &delegation.Question{Actor: actor, Action: action, Target: target, Before: fields})
 	if dec.Allow {
 		return nil
 	}

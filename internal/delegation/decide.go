@@ -23,7 +23,7 @@ func decide(st *state, q *Question, now time.Time) Decision {
 		return Deny(ReasonActorInactive, "%s is not an active user", a.Name)
 	}
 	gs := st.grants(a.ID, now)
-	if d, denied := selfEscalation(st, q, a); denied {
+	if d, denied := selfEscalation(st, q, a, holdsTier0(gs) != nil); denied {
 		return d
 	}
 	switch q.Action {
@@ -35,6 +35,9 @@ func decide(st *state, q *Question, now time.Time) Decision {
 	}
 	if d, ok := selfService(q); ok {
 		return d
+	}
+	if q.Action == AuditRead {
+		return decideAuditRead(st, gs)
 	}
 	auth, d, ok := covered(st, q, gs)
 	if !ok {
@@ -156,11 +159,12 @@ func covered(st *state, q *Question, gs []grant) (authority, Decision, bool) {
 	return auth, Decision{}, true
 }
 
-// selfEscalation refuses, for everyone, changes to one's own rights: adding oneself (or a group
-// one is in) to a group, making oneself an owner, and granting or revoking one's own
-// assignments. Activating one's own eligible assignment is the one change to one's own rights
+// selfEscalation refuses changes to one's own rights: for everyone, adding oneself (or a group
+// one is in) to a group and granting or revoking one's own assignments; for anyone but tier-0
+// (who holds everything anyway), making oneself an owner or someone's manager, which relation
+// scopes would follow. Activating one's own eligible assignment is the one change to one's own rights
 // that is allowed, and is judged elsewhere.
-func selfEscalation(st *state, q *Question, a Actor) (Decision, bool) {
+func selfEscalation(st *state, q *Question, a Actor, tier0 bool) (Decision, bool) {
 	mine := st.closure(a.ID) // the actor and every group they are in
 	switch q.Action {
 	case GroupAddMember:
@@ -168,8 +172,12 @@ func selfEscalation(st *state, q *Question, a Actor) (Decision, bool) {
 			return Deny(ReasonSelfEscalation, "you cannot add yourself, or a group you belong to, to a group"), true
 		}
 	case GroupUpdate, SAUpdate:
-		if slices.Contains(refIDs(q.After["owners"]), a.ID) && !slices.Contains(refIDs(q.Before["owners"]), a.ID) {
+		if !tier0 && slices.Contains(refIDs(q.After["owners"]), a.ID) && !slices.Contains(refIDs(q.Before["owners"]), a.ID) {
 			return Deny(ReasonSelfEscalation, "you cannot make yourself an owner"), true
+		}
+	case UserUpdate:
+		if !tier0 && refID(q.After["manager"]) == a.ID && refID(q.Before["manager"]) != a.ID {
+			return Deny(ReasonSelfEscalation, "you cannot make yourself someone's manager"), true
 		}
 	case RoleAssign, RoleRevoke:
 		if as := assignmentOf(q); as != nil && slices.Contains(mine, as.Holder.ID) {
@@ -374,4 +382,17 @@ func assignmentOf(q *Question) *Assignment {
 		}
 	}
 	return nil
+}
+
+// decideAuditRead allows reading the audit trail to whoever holds audit.read over everything
+// (the whole tree, nothing excluded). Reading the events of a part of the directory only is not
+// offered: the trail cannot yet be searched by scope.
+func decideAuditRead(st *state, gs []grant) Decision {
+	for _, g := range gs {
+		s := &g.a.Scope
+		if g.role.Allows(AuditRead) && s.Kind() == "ou" && s.Subtree && st.isRoot(s.OU) && len(s.ExcludeOUs) == 0 && len(s.ExcludeGroups) == 0 {
+			return authority{g.a.ID}.decision("")
+		}
+	}
+	return Deny(ReasonNotAuthorized, "reading the audit trail needs audit.read over the whole directory (an auditor or tier-0 admin)")
 }

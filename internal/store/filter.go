@@ -63,6 +63,10 @@ func (c *conn) where(e filter.Expr, fm fieldMap) (string, []any, error) {
 			s, a, err := c.compare(e, fm)
 			args = append(args, a...)
 			return s, err
+		case *filter.Within, *filter.MemberOf, *filter.Related, *filter.Nothing:
+			s, a := structural(e, fm)
+			args = append(args, a...)
+			return s, nil
 		}
 		return "", fmt.Errorf("store: unsupported filter node %T", e)
 	}
@@ -76,6 +80,53 @@ func binary(e filter.Expr) (filter.Expr, filter.Expr, string) {
 	}
 	o := e.(*filter.Or)
 	return o.Left, o.Right, "OR"
+}
+
+// structural translates the structural filter nodes (delegation scopes) for the kind whose
+// field map is fm. A node the kind cannot satisfy (a manager on a group) selects nothing, as
+// filter.Match does.
+func structural(e filter.Expr, fm fieldMap) (string, []any) {
+	id := fm["$id"].expr
+	switch e := e.(type) {
+	case *filter.Within:
+		ou := fm["$ou"].expr
+		if ou == "" {
+			return "1=0", nil
+		}
+		if !e.Subtree {
+			return ou + ".id = ?", []any{e.OU}
+		}
+		// The OU itself or below it; the root's subtree is everything.
+		return "EXISTS (SELECT 1 FROM ous w WHERE w.id = ? AND (w.id = " + ou + ".id OR w.path_key = '' OR substr(" + ou +
+			".path_key, 1, length(w.path_key) + 1) = w.path_key || '/'))", []any{e.OU}
+	case *filter.MemberOf:
+		if len(e.Groups) == 0 {
+			return "1=0", nil
+		}
+		in := placeholders(len(e.Groups))
+		args := make([]any, 0, 2*len(e.Groups))
+		for range 2 {
+			for _, g := range e.Groups {
+				args = append(args, g)
+			}
+		}
+		return "(" + id + " IN (" + in + ") OR " + id + " IN (WITH RECURSIVE m(id) AS (SELECT member_id FROM group_members WHERE group_id IN (" +
+			in + ") UNION SELECT gm.member_id FROM group_members gm JOIN m ON gm.group_id = m.id) SELECT id FROM m))", args
+	case *filter.Related:
+		switch e.Attr {
+		case "id":
+			return id + " = ?", []any{e.ID}
+		case filter.AttrManagerID:
+			if col := fm["$manager"].expr; col != "" {
+				return col + " = ?", []any{e.ID}
+			}
+		case filter.AttrOwnerIDs:
+			if q := fm["$owners"].expr; q != "" {
+				return id + " IN (" + q + ")", []any{e.ID}
+			}
+		}
+	}
+	return "1=0", nil
 }
 
 // jsonKey is what a custom attribute key may look like when it is written into SQL.
@@ -191,6 +242,7 @@ var (
 		"id": {"o.id", colKey}, "name": {"o.name", colFold}, "path": {"o.path_key", colPath},
 		"parent": {"p.path_key", colPath}, "protected": {"o.protected", colBool},
 		"created": {"o.created_at", colTime}, "updated": {"o.updated_at", colTime},
+		"$id": {"o.id", 0}, "$ou": {"o", 0},
 	}
 	userFields = fieldMap{
 		"id": {"u.id", colKey}, "username": {"u.username_key", colKey}, "given_name": {"u.given_name", colFold},
@@ -202,20 +254,23 @@ var (
 		"status": {"u.status", colKey}, "ou": {"o.path_key", colPath}, "protected": {"u.protected", colBool},
 		"created": {"u.created_at", colTime}, "updated": {"u.updated_at", colTime},
 		"last_sign_in": {"u.last_sign_in_at", colTime}, "attributes.": {"u.attributes", colJSON},
+		"$id": {"u.id", 0}, "$ou": {"o", 0}, "$manager": {"u.manager_id", 0},
 	}
 	groupFields = fieldMap{
 		"id": {"g.id", colKey}, "name": {"g.name_key", colKey}, "description": {"g.description", colFold},
 		"ou": {"o.path_key", colPath}, "protected": {"g.protected", colBool},
 		"created": {"g.created_at", colTime}, "updated": {"g.updated_at", colTime},
+		"$id": {"g.id", 0}, "$ou": {"o", 0}, "$owners": {"SELECT group_id FROM group_owners WHERE user_id = ?", 0},
 	}
 	saFields = fieldMap{
 		"id": {"s.id", colKey}, "name": {"s.name_key", colKey}, "description": {"s.description", colFold},
 		"ou": {"o.path_key", colPath}, "status": {"s.status", colKey}, "protected": {"s.protected", colBool},
 		"created": {"s.created_at", colTime}, "updated": {"s.updated_at", colTime},
+		"$id": {"s.id", 0}, "$ou": {"o", 0}, "$owners": {"SELECT sa_id FROM sa_owners WHERE user_id = ?", 0},
 	}
 	memberFields = fieldMap{
 		"id": {"gm.member_id", colKey}, "name": {memberNameKey, colKey}, "type": {"gm.member_type", colKey},
-		"source": {"gm.source", colKey},
+		"source": {"gm.source", colKey}, "$id": {"gm.member_id", 0},
 	}
 )
 
