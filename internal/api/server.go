@@ -24,6 +24,7 @@ import (
 type Authz interface {
 	Decide(ctx context.Context, q *delegation.Question) delegation.Decision
 	Visibility(actor delegation.Actor, kind directory.Kind) (all bool, expr filter.Expr)
+	Reach(actor delegation.Actor, kind directory.Kind, action delegation.Action) (all bool, expr filter.Expr)
 	Grants(principal string) []delegation.Grant
 	Candidates(action delegation.Action) []string
 	Escalations() []delegation.Escalation
@@ -99,6 +100,23 @@ func (s *Server) Register(mux *http.ServeMux, auth func(http.Handler) http.Handl
 	route("PATCH /api/v1/service-accounts/{sa}", s.update(sa))
 	route("DELETE /api/v1/service-accounts/{sa}", s.del(sa))
 	route("POST /api/v1/service-accounts/{sa}/move", s.move(sa))
+
+	route("GET /api/v1/roles", s.listRoles)
+	route("POST /api/v1/roles", s.createRole)
+	route("GET /api/v1/roles/{role}", s.getRole)
+	route("PATCH /api/v1/roles/{role}", s.updateRole)
+	route("DELETE /api/v1/roles/{role}", s.deleteRole)
+
+	route("GET /api/v1/assignments", s.listAssignments)
+	route("POST /api/v1/assignments", s.createAssignment)
+	route("GET /api/v1/assignments/{id}", s.getAssignment)
+	route("DELETE /api/v1/assignments/{id}", s.deleteAssignment)
+	route("POST /api/v1/assignments/{id}/activate", s.activateAssignment)
+
+	route("GET /api/v1/authz/check", s.check)
+	route("GET /api/v1/authz/who-can", s.whoCan)
+	route("GET /api/v1/authz/can-what", s.canWhat)
+	route("GET /api/v1/authz/escalations", s.escalations)
 
 	route("GET /api/v1/audit/events", s.listEvents)
 	route("GET /api/v1/audit/events/{index}", s.getEvent)

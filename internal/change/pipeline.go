@@ -437,3 +437,49 @@ func (p *Pipeline) Check(ctx context.Context, actor delegation.Actor, meta Meta,
 	}
 	return &DeniedError{Reason: dec.Reason, Message: dec.Message, Event: idx}
 }
+
+// Ask answers a question on the committed state, caught up with the log, without recording it
+// (the authorization queries of the API).
+func (p *Pipeline) Ask(ctx context.Context, q *delegation.Question) (delegation.Decision, error) {
+	if err := p.authz.CatchUp(ctx, p.store); err != nil {
+		return delegation.Decision{}, err
+	}
+	return p.authz.Decide(ctx, q), nil
+}
+
+// errPreview rolls back a preview's transaction.
+var errPreview = errors.New("change: preview")
+
+// Preview plans op for actor and asks the authorizer about it, in a transaction that is rolled
+// back: nothing is written and nothing recorded. It returns the decision and the question (the
+// op resolved against the directory), or the error that planning the op met.
+func (p *Pipeline) Preview(ctx context.Context, actor delegation.Actor, op Op) (delegation.Decision, *delegation.Question, error) {
+	if err := op.check(); err != nil {
+		return delegation.Decision{}, nil, err
+	}
+	var (
+		dec delegation.Decision
+		q   *delegation.Question
+	)
+	err := p.store.InTx(ctx, func(tx Tx) error {
+		sess, err := p.authz.Session(ctx, tx)
+		if err != nil {
+			return err
+		}
+		pl, err := p.plan(ctx, tx, &op, actor, audit.Timestamp(p.now()))
+		if err != nil {
+			return err
+		}
+		q = &delegation.Question{Actor: actor, Action: op.Action, Target: pl.target, Before: pl.before, After: pl.after,
+			Touched: pl.touched, Member: pl.member}
+		dec = sess.Decide(ctx, q)
+		return errPreview
+	})
+	if errors.Is(err, errPreview) {
+		return dec, q, nil
+	}
+	return delegation.Decision{}, nil, err
+}
+
+// CatchUp brings the authorizer up to date with what other writers committed.
+func (p *Pipeline) CatchUp(ctx context.Context) error { return p.authz.CatchUp(ctx, p.store) }

@@ -12,6 +12,18 @@ import (
 // All false and a nil expr mean nothing: the actor holds no read right (their own record they
 // may still read one by one). Anyone who may list users sees themselves among them.
 func (e *Engine) Visibility(actor Actor, kind directory.Kind) (all bool, expr filter.Expr) {
+	all, expr = e.Reach(actor, kind, DirectoryRead)
+	if expr != nil && kind == directory.KindUser {
+		expr = or(expr, &filter.Related{Attr: "id", ID: actor.ID})
+	}
+	return all, expr
+}
+
+// Reach says which objects of kind any of actor's grants allowing action (any action when
+// action is "") covers: everything (all), or the objects expr selects; nothing when all is
+// false and expr nil. It is where a question over many objects starts; guardrails may still
+// refuse some of them, so Decide has the last word on each.
+func (e *Engine) Reach(actor Actor, kind directory.Kind, action Action) (all bool, expr filter.Expr) {
 	e.mu.RLock()
 	defer e.mu.RUnlock()
 	if info, ok := e.st.objects.get(actor.ID); !ok || info.status != directory.StatusActive || actor.Kind != ActorUser {
@@ -22,7 +34,7 @@ func (e *Engine) Visibility(actor Actor, kind directory.Kind) (all bool, expr fi
 		return true, nil
 	}
 	for _, g := range gs {
-		if !g.role.Allows(DirectoryRead) {
+		if action != "" && !g.role.Allows(action) {
 			continue
 		}
 		if s := &g.a.Scope; s.Kind() == "ou" && s.Subtree && e.st.isRoot(s.OU) && len(s.ExcludeOUs) == 0 && len(s.ExcludeGroups) == 0 {
@@ -30,10 +42,13 @@ func (e *Engine) Visibility(actor Actor, kind directory.Kind) (all bool, expr fi
 		}
 		expr = or(expr, g.a.Scope.exprFor(actor.ID, kind))
 	}
-	if expr != nil && kind == directory.KindUser {
-		expr = or(expr, &filter.Related{Attr: "id", ID: actor.ID})
-	}
 	return false, expr
+}
+
+// ScopeExpr compiles an assignment's scope, as its holder would hold it, for objects of kind.
+func ScopeExpr(a *Assignment, kind directory.Kind) filter.Expr {
+	_ = a.Scope.compile()
+	return a.Scope.exprFor(a.Holder.ID, kind)
 }
 
 func or(a, b filter.Expr) filter.Expr {

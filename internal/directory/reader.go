@@ -88,6 +88,9 @@ type Reader interface {
 	// ResolveMember finds a group member candidate by a ref whose Kind may be empty (any kind);
 	// an ambiguous name is an ErrConflict that tells how to disambiguate.
 	ResolveMember(ctx context.Context, ref Ref) (Ref, error)
+	// Count counts the objects of kind (OU, user, group, service account) the query's filter
+	// selects.
+	Count(ctx context.Context, kind Kind, q ListQuery) (int, error)
 }
 
 // Filter schemas: the attributes each kind's list can be filtered on.

@@ -129,3 +129,31 @@ func notFound(err error, kind directory.Kind, key string) error {
 	}
 	return fmt.Errorf("store: read %s %q: %w", kind.Noun(), key, err)
 }
+
+// countSpecs are the FROM clauses and field maps of the kinds Count counts.
+var countSpecs = map[directory.Kind]struct {
+	from   string
+	fields fieldMap
+}{
+	directory.KindOU:             {"FROM ous o LEFT JOIN ous p ON p.id = o.parent_id", ouFields},
+	directory.KindUser:           {userFrom, userFields},
+	directory.KindGroup:          {groupFrom, groupFields},
+	directory.KindServiceAccount: {saFrom, saFields},
+}
+
+// Count counts the objects of kind that q's filter selects (its cursor and limit are ignored).
+func (c *conn) Count(ctx context.Context, kind directory.Kind, q directory.ListQuery) (int, error) {
+	spec, ok := countSpecs[kind]
+	if !ok {
+		return 0, fmt.Errorf("store: cannot count %s objects", kind)
+	}
+	w, args, err := c.where(q.Filter, spec.fields)
+	if err != nil {
+		return 0, err
+	}
+	var n int
+	if err := c.rawQueryRow(ctx, "SELECT COUNT(*) "+spec.from+" WHERE "+w, args...).Scan(&n); err != nil {
+		return 0, fmt.Errorf("store: count %s: %w", kind, err)
+	}
+	return n, nil
+}

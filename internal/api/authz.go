@@ -1,0 +1,484 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/deputy-iam/deputy/internal/audit"
+	"github.com/deputy-iam/deputy/internal/change"
+	"github.com/deputy-iam/deputy/internal/delegation"
+	"github.com/deputy-iam/deputy/internal/directory"
+	"github.com/deputy-iam/deputy/internal/filter"
+	"github.com/deputy-iam/deputy/internal/httpx"
+)
+
+// kindParam reads a target type as the API writes it.
+func kindParam(s string) (directory.Kind, error) {
+	switch strings.ToLower(s) {
+	case "":
+		return "", nil
+	case "user", "users":
+		return directory.KindUser, nil
+	case "group", "groups":
+		return directory.KindGroup, nil
+	case "sa", "service_account", "service-account", "service_accounts":
+		return directory.KindServiceAccount, nil
+	case "ou", "ous":
+		return directory.KindOU, nil
+	}
+	return "", directory.Invalid("type", "must be user, group, service_account or ou")
+}
+
+// object reads a directory object's reference and attributes.
+func (s *Server) object(ctx context.Context, ref directory.Ref) (directory.Ref, map[string]any, error) {
+	switch ref.Kind {
+	case directory.KindUser:
+		u, err := s.dir.User(ctx, ref)
+		return u.Ref(), u.Fields(), err
+	case directory.KindGroup:
+		g, err := s.dir.Group(ctx, ref)
+		return g.Ref(), g.Fields(), err
+	case directory.KindServiceAccount:
+		sa, err := s.dir.ServiceAccount(ctx, ref)
+		return sa.Ref(), sa.Fields(), err
+	case directory.KindOU:
+		o, err := s.dir.OU(ctx, ref)
+		return o.Ref(), o.Fields(), err
+	}
+	r, err := s.dir.ResolveMember(ctx, ref)
+	if err != nil {
+		return r, nil, err
+	}
+	return s.object(ctx, r)
+}
+
+// subjectActor resolves the actor a question is about: the caller when key is empty or names
+// them; anyone else only for a caller who may read the delegation configuration (an auditor).
+func (s *Server) subjectActor(w http.ResponseWriter, r *http.Request, key string) (delegation.Actor, bool) {
+	me := actor(r)
+	if key == "" || key == me.ID || strings.EqualFold(key, me.Name) {
+		return me, true
+	}
+	if !s.allowed(w, r, delegation.AuditRead, directory.Ref{}, nil) {
+		return delegation.Actor{}, false
+	}
+	u, err := s.dir.ResolveMember(r.Context(), directory.ParseRef(directory.KindUser, key))
+	if err != nil {
+		s.fail(w, r, fieldError("actor", err))
+		return delegation.Actor{}, false
+	}
+	return delegation.Actor{Kind: delegation.ActorUser, ID: u.ID, Name: u.Name}, true
+}
+
+// fieldError turns a lookup that found nothing into an error about a query parameter.
+func fieldError(field string, err error) error {
+	if errors.Is(err, directory.ErrNotFound) {
+		return directory.Invalid(field, "%v", err)
+	}
+	return err
+}
+
+// question builds the question an authz query asks: action on target (by key and type), with
+// optional attribute and member. A create action's target is the OU the object would be
+// created in.
+func (s *Server) question(ctx context.Context, a delegation.Actor, action delegation.Action, target, typ, attr,
+	member string) (*delegation.Question, error) {
+	if !action.Known() {
+		return nil, directory.Invalid("action", "unknown action %q", action)
+	}
+	kind, err := kindParam(typ)
+	if err != nil {
+		return nil, err
+	}
+	q := &delegation.Question{Actor: a, Action: action}
+	if attr != "" {
+		q.Touched = []string{attr}
+	}
+	if action == delegation.AuditRead {
+		return q, nil
+	}
+	if target == "" {
+		return nil, directory.Invalid("target", "is required")
+	}
+	objKind, _ := action.Kind()
+	switch action {
+	case delegation.UserCreate, delegation.GroupCreate, delegation.SACreate, delegation.OUCreate:
+		ou, err := s.dir.OU(ctx, directory.ParseRef(directory.KindOU, target))
+		if err != nil {
+			return nil, fieldError("target", err)
+		}
+		key := "ou"
+		if action == delegation.OUCreate {
+			key = "parent"
+		}
+		q.Target = directory.Ref{Kind: objKind}
+		q.After = map[string]any{key: map[string]string{"id": ou.ID, "name": ou.DisplayPath()}}
+		return q, nil
+	}
+	if kind == "" {
+		kind = objKind
+	}
+	ref, fields, err := s.object(ctx, directory.ParseRef(kind, target))
+	if err != nil {
+		return nil, fieldError("target", err)
+	}
+	q.Target, q.Before, q.After = ref, fields, fields
+	if member != "" {
+		mref, mfields, err := s.object(ctx, directory.ParseRef("", member))
+		if err != nil {
+			return nil, fieldError("member", err)
+		}
+		q.Member = &delegation.Object{Ref: mref, Fields: mfields}
+	}
+	return q, nil
+}
+
+type decisionView struct {
+	Actor     refView         `json:"actor"`
+	Action    string          `json:"action"`
+	Target    *refView        `json:"target,omitempty"`
+	Allow     bool            `json:"allow"`
+	Authority audit.Authority `json:"authority"`
+	Reason    string          `json:"reason,omitempty"`
+	Message   string          `json:"message,omitempty"`
+}
+
+func viewDecision(q *delegation.Question, d delegation.Decision) decisionView {
+	v := decisionView{Actor: refView{Type: directory.KindUser, ID: q.Actor.ID, Name: q.Actor.Name}, Action: string(q.Action),
+		Allow: d.Allow, Authority: d.Authority, Reason: d.Reason, Message: d.Message}
+	if q.Target.Kind != "" {
+		t := viewRef(q.Target)
+		v.Target = &t
+	}
+	return v
+}
+
+// check answers GET /api/v1/authz/check: may actor perform action on target?
+func (s *Server) check(w http.ResponseWriter, r *http.Request) {
+	v := r.URL.Query()
+	a, ok := s.subjectActor(w, r, v.Get("actor"))
+	if !ok {
+		return
+	}
+	q, err := s.question(r.Context(), a, delegation.Action(v.Get("action")), v.Get("target"), v.Get("type"),
+		v.Get("attribute"), v.Get("member"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	d, err := s.pipeline.Ask(r.Context(), q)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, viewDecision(q, d))
+}
+
+// mayAudit writes a 403 (recorded) unless the caller may read the whole delegation
+// configuration.
+func (s *Server) mayAudit(w http.ResponseWriter, r *http.Request) bool {
+	return s.allowed(w, r, delegation.AuditRead, directory.Ref{}, nil)
+}
+
+// whoCan answers GET /api/v1/authz/who-can: every active user who may perform action on target,
+// with the authority behind each, in ID order and paginated.
+func (s *Server) whoCan(w http.ResponseWriter, r *http.Request) {
+	if !s.mayAudit(w, r) {
+		return
+	}
+	v := r.URL.Query()
+	action := delegation.Action(v.Get("action"))
+	q, err := s.question(r.Context(), delegation.Actor{}, action, v.Get("target"), v.Get("type"), v.Get("attribute"), v.Get("member"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	limit, err := limitParam(v.Get("limit"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	cursor := v.Get("cursor")
+	out := listView[decisionView]{Items: []decisionView{}}
+	for _, id := range s.authz.Candidates(action) {
+		if id <= cursor {
+			continue
+		}
+		u, err := s.dir.ResolveMember(r.Context(), directory.Ref{Kind: directory.KindUser, ID: id})
+		if err != nil {
+			continue // deleted since
+		}
+		q.Actor = delegation.Actor{Kind: delegation.ActorUser, ID: u.ID, Name: u.Name}
+		d, err := s.pipeline.Ask(r.Context(), q)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		if !d.Allow {
+			continue
+		}
+		if len(out.Items) == limit {
+			out.NextCursor = out.Items[limit-1].Actor.ID
+			break
+		}
+		out.Items = append(out.Items, viewDecision(q, d))
+	}
+	httpx.WriteJSON(w, http.StatusOK, out)
+}
+
+func limitParam(s string) (int, error) {
+	if s == "" {
+		return directory.DefaultLimit, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 || n > directory.MaxLimit {
+		return 0, directory.Invalid("limit", "must be a number from 1 to %d", directory.MaxLimit)
+	}
+	return n, nil
+}
+
+// canWhatItem is one object an actor may act on, with the actions allowed on it.
+type canWhatItem struct {
+	Object  refView  `json:"object"`
+	Actions []string `json:"actions"`
+}
+
+// kindActions are the actions can-what considers for objects of a kind (an OU's include the
+// creation of objects inside it).
+var kindActions = func() map[directory.Kind][]delegation.Action {
+	m := map[directory.Kind][]delegation.Action{}
+	for _, a := range delegation.AllActions() {
+		k, ok := a.Kind()
+		switch {
+		case a == delegation.DirectoryRead:
+			for _, kind := range []directory.Kind{directory.KindOU, directory.KindUser, directory.KindGroup, directory.KindServiceAccount} {
+				m[kind] = append(m[kind], a)
+			}
+		case a == delegation.UserCreate || a == delegation.GroupCreate || a == delegation.SACreate || a == delegation.OUCreate:
+			m[directory.KindOU] = append(m[directory.KindOU], a)
+		case ok:
+			m[k] = append(m[k], a)
+		default:
+			if k := reservedKind(a); k != "" {
+				m[k] = append(m[k], a)
+			}
+		}
+	}
+	return m
+}()
+
+func reservedKind(a delegation.Action) directory.Kind {
+	switch a {
+	case delegation.UserResetPassword, delegation.UserUnlock:
+		return directory.KindUser
+	case delegation.GroupSetOwner:
+		return directory.KindGroup
+	case delegation.SASetOwner, delegation.SAIssueKey, delegation.SARevokeKey:
+		return directory.KindServiceAccount
+	}
+	return ""
+}
+
+// canWhat answers GET /api/v1/authz/can-what: the objects of a type an actor may act on, with
+// the actions, paginated; with stream=true, every page as newline-delimited JSON.
+func (s *Server) canWhat(w http.ResponseWriter, r *http.Request) {
+	v := r.URL.Query()
+	a, ok := s.subjectActor(w, r, v.Get("actor"))
+	if !ok {
+		return
+	}
+	kind, err := kindParam(v.Get("type"))
+	if err == nil && kind == "" {
+		kind = directory.KindUser
+	}
+	limit, lerr := limitParam(v.Get("limit"))
+	if err = errors.Join(err, lerr); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := s.pipeline.CatchUp(r.Context()); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	all, expr := s.authz.Reach(a, kind, "")
+	stream := v.Get("stream") == "true"
+	q := directory.ListQuery{Cursor: v.Get("cursor"), Limit: limit, Filter: expr}
+	if !all && expr == nil {
+		q.Filter = &filter.Nothing{}
+	}
+	k := s.kinds()[kind]
+	if stream {
+		w.Header().Set("Content-Type", "application/x-ndjson")
+		w.WriteHeader(http.StatusOK)
+	}
+	enc := json.NewEncoder(w)
+	for {
+		items, next, err := s.canWhatPage(r.Context(), a, k, q)
+		if err != nil {
+			if stream {
+				s.log.ErrorContext(r.Context(), "can-what stream", "err", err)
+				return
+			}
+			s.fail(w, r, err)
+			return
+		}
+		if !stream {
+			httpx.WriteJSON(w, http.StatusOK, listView[canWhatItem]{Items: items, NextCursor: next})
+			return
+		}
+		for _, it := range items {
+			if err := enc.Encode(it); err != nil {
+				return
+			}
+		}
+		if next == "" {
+			return
+		}
+		q.Cursor = next
+		q.Limit = directory.MaxLimit
+	}
+}
+
+// canWhatPage lists one page of objects in reach and keeps those with an allowed action.
+func (s *Server) canWhatPage(ctx context.Context, a delegation.Actor, k *kindAPI, q directory.ListQuery) ([]canWhatItem, string, error) {
+	objs, next, err := s.objectsPage(ctx, k.kind, q)
+	if err != nil {
+		return nil, "", err
+	}
+	items := make([]canWhatItem, 0, len(objs))
+	for _, o := range objs {
+		item := canWhatItem{Object: viewRef(o.Ref)}
+		for _, action := range kindActions[k.kind] {
+			qq := &delegation.Question{Actor: a, Action: action, Target: o.Ref, Before: o.Fields, After: o.Fields}
+			if k.kind == directory.KindOU && action != delegation.DirectoryRead && action != delegation.OUUpdate &&
+				action != delegation.OUMove && action != delegation.OUDelete {
+				created, _ := action.Kind()
+				key := "ou"
+				if action == delegation.OUCreate {
+					key = "parent"
+				}
+				qq = &delegation.Question{Actor: a, Action: action, Target: directory.Ref{Kind: created},
+					After: map[string]any{key: map[string]string{"id": o.Ref.ID, "name": o.Ref.Name}}}
+			}
+			if s.authz.Decide(ctx, qq).Allow {
+				item.Actions = append(item.Actions, string(action))
+			}
+		}
+		if len(item.Actions) > 0 {
+			items = append(items, item)
+		}
+	}
+	return items, next, nil
+}
+
+// objectsPage lists a page of objects of kind with their attributes.
+func (s *Server) objectsPage(ctx context.Context, kind directory.Kind, q directory.ListQuery) ([]delegation.Object, string, error) {
+	var out []delegation.Object
+	switch kind {
+	case directory.KindUser:
+		p, err := s.dir.ListUsers(ctx, q)
+		for _, u := range p.Items {
+			out = append(out, delegation.Object{Ref: u.Ref(), Fields: u.Fields()})
+		}
+		return out, p.Next, err
+	case directory.KindGroup:
+		p, err := s.dir.ListGroups(ctx, q)
+		for _, g := range p.Items {
+			out = append(out, delegation.Object{Ref: g.Ref(), Fields: g.Fields()})
+		}
+		return out, p.Next, err
+	case directory.KindServiceAccount:
+		p, err := s.dir.ListServiceAccounts(ctx, q)
+		for _, sa := range p.Items {
+			out = append(out, delegation.Object{Ref: sa.Ref(), Fields: sa.Fields()})
+		}
+		return out, p.Next, err
+	}
+	p, err := s.dir.ListOUs(ctx, q)
+	for _, o := range p.Items {
+		out = append(out, delegation.Object{Ref: o.Ref(), Fields: o.Fields()})
+	}
+	return out, p.Next, err
+}
+
+// escalations answers GET /api/v1/authz/escalations.
+func (s *Server) escalations(w http.ResponseWriter, r *http.Request) {
+	if !s.mayAudit(w, r) {
+		return
+	}
+	if err := s.pipeline.CatchUp(r.Context()); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	type item struct {
+		Via         assignmentView `json:"via"`
+		Attribute   string         `json:"attribute"`
+		Gains       assignmentView `json:"gains"`
+		Explanation string         `json:"explanation"`
+	}
+	out := listView[item]{Items: []item{}}
+	for _, e := range s.authz.Escalations() {
+		out.Items = append(out.Items, item{Via: s.viewAssignment(r.Context(), e.Via), Attribute: e.Attribute,
+			Gains: s.viewAssignment(r.Context(), e.Gains), Explanation: e.Explanation})
+	}
+	httpx.WriteJSON(w, http.StatusOK, out)
+}
+
+// unlockView is what a kind of object an assignment would unlock: how many and a sample.
+type unlockView struct {
+	Count  int      `json:"count"`
+	Sample []string `json:"sample"`
+}
+
+// previewAssignment answers POST /api/v1/assignments?dry_run=true: whether the caller may grant
+// it, and what it would unlock, without granting anything.
+func (s *Server) previewAssignment(w http.ResponseWriter, r *http.Request, in delegation.AssignmentInput) {
+	d, q, err := s.pipeline.Preview(r.Context(), actor(r), change.Op{Action: delegation.RoleAssign, Assignment: &in})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	var a delegation.Assignment
+	if m, ok := q.After["assignment"].(delegation.Assignment); ok {
+		a = m
+	}
+	role, err := s.role(r.Context(), a.Role)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	unlocks := map[string]unlockView{}
+	for name, kind := range map[string]directory.Kind{"users": directory.KindUser, "groups": directory.KindGroup,
+		"service_accounts": directory.KindServiceAccount, "ous": directory.KindOU} {
+		expr := delegation.ScopeExpr(&a, kind)
+		n, err := s.dir.Count(r.Context(), kind, directory.ListQuery{Filter: expr})
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		objs, _, err := s.objectsPage(r.Context(), kind, directory.ListQuery{Filter: expr, Limit: 10})
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		u := unlockView{Count: n, Sample: []string{}}
+		for _, o := range objs {
+			u.Sample = append(u.Sample, o.Ref.Name)
+		}
+		unlocks[name] = u
+	}
+	actions := make([]string, 0, len(role.Actions))
+	for _, act := range role.Actions {
+		actions = append(actions, string(act))
+	}
+	slices.Sort(actions)
+	httpx.WriteJSON(w, http.StatusOK, map[string]any{
+		"dry_run": true, "allowed": d.Allow, "decision": viewDecision(q, d), "assignment": s.viewAssignment(r.Context(), a),
+		"actions": actions, "unlocks": unlocks,
+	})
+}
