@@ -139,23 +139,23 @@ type excludeView struct {
 }
 
 type assignmentView struct {
-	ID            string        `json:"id"`
-	Role          string        `json:"role"`
-	Holder        refView       `json:"holder"`
-	Scope         scopeView     `json:"scope"`
-	Exclude       *excludeView  `json:"exclude,omitempty"`
-	Description   string        `json:"description"`
-	From          *time.Time    `json:"from"`
-	Until         *time.Time    `json:"until"`
-	CanRedelegate bool          `json:"can_redelegate"`
-	Eligible      bool          `json:"eligible"`
-	MaxActivation string        `json:"max_activation,omitempty"`
-	ActiveUntil   *time.Time    `json:"active_until"`
-	Active        bool          `json:"active"`
-	GrantedBy     refView       `json:"granted_by"`
-	Justification string        `json:"justification"`
-	Created       time.Time     `json:"created"`
-	Version       int64         `json:"version"`
+	ID            string       `json:"id"`
+	Role          string       `json:"role"`
+	Holder        refView      `json:"holder"`
+	Scope         scopeView    `json:"scope"`
+	Exclude       *excludeView `json:"exclude,omitempty"`
+	Description   string       `json:"description"`
+	From          *time.Time   `json:"from"`
+	Until         *time.Time   `json:"until"`
+	CanRedelegate bool         `json:"can_redelegate"`
+	Eligible      bool         `json:"eligible"`
+	MaxActivation string       `json:"max_activation,omitempty"`
+	ActiveUntil   *time.Time   `json:"active_until"`
+	Active        bool         `json:"active"`
+	GrantedBy     refView      `json:"granted_by"`
+	Justification string       `json:"justification"`
+	Created       time.Time    `json:"created"`
+	Version       int64        `json:"version"`
 }
 
 type refView struct {
