@@ -99,14 +99,24 @@ func (s *Server) question(ctx context.Context, a delegation.Actor, action delega
 	if attr != "" {
 		q.Touched = []string{attr}
 	}
-	if action == delegation.AuditRead {
-		return q, nil
+	objKind, _ := action.Kind()
+	switch {
+	case action == delegation.AuditRead, objKind == directory.KindRole:
+		return q, nil // about the whole configuration: no target
+	case action == delegation.RoleAssign:
+		return nil, directory.Invalid("action", "ask whether you may grant an assignment with POST /api/v1/assignments?dry_run=true")
 	}
 	if target == "" {
 		return nil, directory.Invalid("target", "is required")
 	}
-	objKind, _ := action.Kind()
 	switch action {
+	case delegation.RoleRevoke, delegation.RoleActivate:
+		as, err := s.deleg.Assignment(ctx, strings.ToLower(target))
+		if err != nil {
+			return nil, fieldError("target", err)
+		}
+		q.Target, q.Before, q.After = as.Ref(), as.Fields(), as.Fields()
+		return q, nil
 	case delegation.UserCreate, delegation.GroupCreate, delegation.SACreate, delegation.OUCreate:
 		ou, err := s.dir.OU(ctx, directory.ParseRef(directory.KindOU, target))
 		if err != nil {
@@ -116,7 +126,8 @@ func (s *Server) question(ctx context.Context, a delegation.Actor, action delega
 		if action == delegation.OUCreate {
 			key = "parent"
 		}
-		q.Target = directory.Ref{Kind: objKind}
+		// The object does not exist yet: it is named by where it would be created.
+		q.Target = directory.Ref{Kind: objKind, Name: "in " + ou.DisplayPath()}
 		q.After = map[string]any{key: map[string]string{"id": ou.ID, "name": ou.DisplayPath()}}
 		return q, nil
 	}
@@ -138,10 +149,14 @@ func (s *Server) question(ctx context.Context, a delegation.Actor, action delega
 	return q, nil
 }
 
+// decisionView is a decision as the authz queries answer it. Target is absent for a question
+// about the whole configuration (audit.read, role.create); for a create action, whose object
+// does not exist yet, OU names where it would be created instead.
 type decisionView struct {
 	Actor     refView         `json:"actor"`
 	Action    string          `json:"action"`
 	Target    *refView        `json:"target,omitempty"`
+	OU        *refView        `json:"ou,omitempty"`
 	Allow     bool            `json:"allow"`
 	Authority audit.Authority `json:"authority"`
 	Reason    string          `json:"reason,omitempty"`
@@ -151,9 +166,16 @@ type decisionView struct {
 func viewDecision(q *delegation.Question, d delegation.Decision) decisionView {
 	v := decisionView{Actor: refView{Type: directory.KindUser, ID: q.Actor.ID, Name: q.Actor.Name}, Action: string(q.Action),
 		Allow: d.Allow, Authority: d.Authority, Reason: d.Reason, Message: d.Message}
-	if q.Target.Kind != "" {
+	switch {
+	case q.Target.ID != "":
 		t := viewRef(q.Target)
 		v.Target = &t
+	case q.Target.Kind != "":
+		for _, key := range []string{"ou", "parent"} {
+			if ou, ok := q.After[key].(map[string]string); ok {
+				v.OU = &refView{Type: directory.KindOU, ID: ou["id"], Name: ou["name"]}
+			}
+		}
 	}
 	return v
 }
@@ -193,6 +215,12 @@ func (s *Server) whoCan(w http.ResponseWriter, r *http.Request) {
 	}
 	v := r.URL.Query()
 	action := delegation.Action(v.Get("action"))
+	if k, _ := action.Kind(); k == directory.KindAssignment {
+		// Granting, revoking and activating are judged per assignment (its granter, its
+		// holder), not by who holds the action: ask check, or POST with dry_run, instead.
+		s.fail(w, r, directory.Invalid("action", "who-can does not answer %s; ask GET /api/v1/authz/check about one assignment", action))
+		return
+	}
 	q, err := s.question(r.Context(), delegation.Actor{}, action, v.Get("target"), v.Get("type"), v.Get("attribute"), v.Get("member"))
 	if err != nil {
 		s.fail(w, r, err)
@@ -205,7 +233,14 @@ func (s *Server) whoCan(w http.ResponseWriter, r *http.Request) {
 	}
 	cursor := v.Get("cursor")
 	out := listView[decisionView]{Items: []decisionView{}}
-	for _, id := range s.authz.Candidates(action) {
+	candidates := s.authz.Candidates(action)
+	if q.Target.Kind == directory.KindUser && (action == delegation.DirectoryRead || action == delegation.UserIssueToken) &&
+		!slices.Contains(candidates, q.Target.ID) {
+		// What every user may do to themselves needs no assignment.
+		candidates = append(candidates, q.Target.ID)
+		slices.Sort(candidates)
+	}
+	for _, id := range candidates {
 		if id <= cursor {
 			continue
 		}
@@ -306,6 +341,15 @@ func (s *Server) canWhat(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	all, expr := s.authz.Reach(a, kind, "")
+	if !all && kind == directory.KindUser {
+		// Every user may read their own record and issue their own tokens (self-service).
+		self := &filter.Related{Attr: "id", ID: a.ID}
+		if expr == nil {
+			expr = self
+		} else {
+			expr = &filter.Or{Left: expr, Right: self}
+		}
+	}
 	stream := v.Get("stream") == "true"
 	q := directory.ListQuery{Cursor: v.Get("cursor"), Limit: limit, Filter: expr}
 	if !all && expr == nil {
@@ -314,6 +358,7 @@ func (s *Server) canWhat(w http.ResponseWriter, r *http.Request) {
 	k := s.kinds()[kind]
 	if stream {
 		w.Header().Set("Content-Type", "application/x-ndjson")
+		w.Header().Set("Cache-Control", "no-store")
 		w.WriteHeader(http.StatusOK)
 	}
 	enc := json.NewEncoder(w)
@@ -423,10 +468,19 @@ func (s *Server) escalations(w http.ResponseWriter, r *http.Request) {
 	}
 	out := listView[item]{Items: []item{}}
 	for _, e := range s.authz.Escalations() {
-		out.Items = append(out.Items, item{Via: s.viewAssignment(r.Context(), e.Via), Attribute: e.Attribute,
-			Gains: s.viewAssignment(r.Context(), e.Gains), Explanation: e.Explanation})
+		out.Items = append(out.Items, item{Via: s.viewStored(r.Context(), e.Via), Attribute: e.Attribute,
+			Gains: s.viewStored(r.Context(), e.Gains), Explanation: e.Explanation})
 	}
 	httpx.WriteJSON(w, http.StatusOK, out)
+}
+
+// viewStored renders an assignment the engine reports as the database holds it now (the
+// engine's copy may lag in bookkeeping such as the version), or as reported when it is gone.
+func (s *Server) viewStored(ctx context.Context, a delegation.Assignment) assignmentView {
+	if cur, err := s.deleg.Assignment(ctx, a.ID); err == nil {
+		a = cur
+	}
+	return s.viewAssignment(ctx, a)
 }
 
 // unlockView is what a kind of object an assignment would unlock: how many and a sample.
@@ -436,7 +490,9 @@ type unlockView struct {
 }
 
 // previewAssignment answers POST /api/v1/assignments?dry_run=true: whether the caller may grant
-// it, and what it would unlock, without granting anything.
+// it, and what it would unlock, without granting anything. What it unlocks is counted among the
+// objects the caller may read, so that a preview shows nobody more of the directory than a list
+// would.
 func (s *Server) previewAssignment(w http.ResponseWriter, r *http.Request, in delegation.AssignmentInput) {
 	d, q, err := s.pipeline.Preview(r.Context(), actor(r), change.Op{Action: delegation.RoleAssign, Assignment: &in})
 	if err != nil {
@@ -456,6 +512,13 @@ func (s *Server) previewAssignment(w http.ResponseWriter, r *http.Request, in de
 	for name, kind := range map[string]directory.Kind{"users": directory.KindUser, "groups": directory.KindGroup,
 		"service_accounts": directory.KindServiceAccount, "ous": directory.KindOU} {
 		expr := delegation.ScopeExpr(&a, kind)
+		switch all, vis := s.authz.Visibility(actor(r), kind); {
+		case all:
+		case vis == nil:
+			expr = &filter.Nothing{}
+		default:
+			expr = &filter.And{Left: expr, Right: vis}
+		}
 		n, err := s.dir.Count(r.Context(), kind, directory.ListQuery{Filter: expr})
 		if err != nil {
 			s.fail(w, r, err)

@@ -117,6 +117,10 @@ func (s *Server) updateRole(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	if len(patch) == 0 {
+		s.fail(w, r, directory.Invalid("body", "the patch changes nothing"))
+		return
+	}
 	s.respondRole(w, r, change.Op{Action: delegation.RoleUpdate, Target: roleTarget(r), Patch: patch}, http.StatusOK)
 }
 
@@ -223,21 +227,34 @@ func (s *Server) mayReadDelegation(r *http.Request) bool {
 
 func (s *Server) listAssignments(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	holder := q.Get("holder")
-	if holder != "" && !directory.IsID(holder) {
-		ref, err := s.dir.ResolveMember(r.Context(), directory.ParseRef("", holder))
+	holder, me := q.Get("holder"), actor(r)
+	var holders []string // without an audit right: the caller and the groups they are in
+	switch {
+	case !s.mayReadDelegation(r):
+		// Without an audit right, only one's own; whether another holder exists is not told.
+		if holder != "" && holder != me.ID && !strings.EqualFold(strings.TrimPrefix(holder, "user:"), me.Name) {
+			s.allowed(w, r, delegation.AuditRead, directory.Ref{}, nil)
+			return
+		}
+		ms, err := s.dir.Memberships(r.Context(), directory.Ref{Kind: directory.KindUser, ID: me.ID})
 		if err != nil {
 			s.fail(w, r, err)
 			return
 		}
-		holder = ref.ID
-	}
-	if !s.mayReadDelegation(r) {
-		if holder != "" && holder != actor(r).ID {
-			s.allowed(w, r, delegation.AuditRead, directory.Ref{}, nil)
+		holders = []string{me.ID}
+		for _, m := range ms {
+			holders = append(holders, m.Group.ID)
+		}
+	case holder != "" && !directory.IsID(holder):
+		ref, err := directory.ParseMemberRef(holder)
+		if err == nil {
+			ref, err = s.dir.ResolveMember(r.Context(), ref)
+		}
+		if err != nil {
+			s.fail(w, r, fieldError("holder", err))
 			return
 		}
-		holder = actor(r).ID
+		holder = ref.ID
 	}
 	limit := directory.DefaultLimit
 	if l := q.Get("limit"); l != "" {
@@ -248,7 +265,16 @@ func (s *Server) listAssignments(w http.ResponseWriter, r *http.Request) {
 		}
 		limit = n
 	}
-	page, err := s.deleg.Assignments(r.Context(), strings.ToLower(q.Get("role")), holder, q.Get("cursor"), limit+1)
+	role := strings.ToLower(q.Get("role"))
+	var (
+		page []delegation.Assignment
+		err  error
+	)
+	if holders == nil {
+		page, err = s.deleg.Assignments(r.Context(), role, holder, q.Get("cursor"), limit+1)
+	} else {
+		page, err = s.heldBy(r.Context(), role, holders, q.Get("cursor"), limit+1)
+	}
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -264,13 +290,31 @@ func (s *Server) listAssignments(w http.ResponseWriter, r *http.Request) {
 	httpx.WriteJSON(w, http.StatusOK, out)
 }
 
+// heldBy lists, in ID order after the cursor, up to limit assignments of role ("" for any) held
+// by any of holders.
+func (s *Server) heldBy(ctx context.Context, role string, holders []string, after string, limit int) ([]delegation.Assignment, error) {
+	var all []delegation.Assignment
+	for _, h := range holders {
+		page, err := s.deleg.Assignments(ctx, role, h, after, limit)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, page...)
+	}
+	slices.SortFunc(all, func(a, b delegation.Assignment) int { return strings.Compare(a.ID, b.ID) })
+	if len(all) > limit {
+		all = all[:limit]
+	}
+	return all, nil
+}
+
 func (s *Server) getAssignment(w http.ResponseWriter, r *http.Request) {
 	a, err := s.deleg.Assignment(r.Context(), strings.ToLower(r.PathValue("id")))
 	if err != nil && !errors.Is(err, directory.ErrNotFound) {
 		s.fail(w, r, err)
 		return
 	}
-	mine := err == nil && a.Holder.ID == actor(r).ID
+	mine := err == nil && s.concerns(r.Context(), actor(r), a)
 	if !mine && !s.mayReadDelegation(r) {
 		s.allowed(w, r, delegation.AuditRead, directory.Ref{}, nil)
 		return
@@ -280,6 +324,19 @@ func (s *Server) getAssignment(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	written(w, http.StatusOK, "", a.Version, s.viewAssignment(r.Context(), a))
+}
+
+// concerns reports whether an assignment is the caller's business without an audit right: they
+// hold it (directly or through a group they are in), or they granted it (and may revoke it).
+func (s *Server) concerns(ctx context.Context, me delegation.Actor, a delegation.Assignment) bool {
+	if a.Holder.ID == me.ID || a.GrantedBy.ID == me.ID {
+		return true
+	}
+	if a.Holder.Kind != directory.KindGroup {
+		return false
+	}
+	ms, err := s.dir.Memberships(ctx, directory.Ref{Kind: directory.KindUser, ID: me.ID})
+	return err == nil && slices.ContainsFunc(ms, func(m directory.Membership) bool { return m.Group.ID == a.Holder.ID })
 }
 
 func assignmentTarget(r *http.Request) directory.Ref {

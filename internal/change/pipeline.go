@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"reflect"
+	"strings"
 	"time"
 
 	"github.com/deputy-iam/deputy/internal/audit"
@@ -177,10 +178,15 @@ func (p *Pipeline) apply(ctx context.Context, tx Tx, sess delegation.Session, ac
 	if pl != nil {
 		q.Target, q.Before, q.After, q.Touched, q.Member = pl.target, pl.before, pl.after, pl.touched, pl.member
 	} else {
-		q.Target = resolveTarget(ctx, tx, op.Target)
+		q.Target, q.Before = resolveTarget(ctx, tx, op.Target)
+		if q.Before == nil {
+			q.After = intended(ctx, tx, op)
+		}
 	}
 	// The decision comes first even when planning failed, so that an actor without rights
-	// learns nothing about the target (not even whether it exists).
+	// learns nothing about the target (not even whether it exists). It is then made on the
+	// target as it is (or, for a create, as its input places it), so that an actor who may act
+	// on it learns why the op failed.
 	dec := sess.Decide(ctx, q)
 	if !dec.Allow {
 		ev := p.event(actor, meta, op, q.Target, now)
@@ -390,30 +396,72 @@ func keysOf(ms ...map[string]any) map[string]struct{} {
 
 // resolveTarget fills in the ID and canonical name of an op's target when planning failed
 // before resolving it (a stale version, invalid input), so that the attempt's audit event names
-// the object. A target that does not exist is returned as given.
-func resolveTarget(ctx context.Context, tx Tx, ref directory.Ref) directory.Ref {
+// the object, and returns the target's current attributes, so that the authorizer can judge the
+// op on the object as it is. A target that does not exist (or a create's) is returned as given,
+// with no attributes.
+func resolveTarget(ctx context.Context, tx Tx, ref directory.Ref) (directory.Ref, map[string]any) {
 	if ref.Key() == "" {
-		return ref // a create: the object does not exist yet
+		return ref, nil // a create: the object does not exist yet
 	}
-	var (
-		got directory.Ref
-		err error
-	)
 	switch ref.Kind {
 	case directory.KindOU:
-		var o directory.OU
-		if o, err = tx.OU(ctx, ref); err == nil {
-			got = o.Ref()
+		if o, err := tx.OU(ctx, ref); err == nil {
+			return o.Ref(), o.Fields()
 		}
-	case directory.KindUser, directory.KindGroup, directory.KindServiceAccount:
-		got, err = tx.ResolveMember(ctx, ref)
-	default:
-		return ref
+	case directory.KindUser:
+		if u, err := tx.User(ctx, ref); err == nil {
+			return u.Ref(), u.Fields()
+		}
+	case directory.KindGroup:
+		if g, err := tx.Group(ctx, ref); err == nil {
+			return g.Ref(), g.Fields()
+		}
+	case directory.KindServiceAccount:
+		if s, err := tx.ServiceAccount(ctx, ref); err == nil {
+			return s.Ref(), s.Fields()
+		}
+	case directory.KindAssignment:
+		if a, err := tx.Assignment(ctx, strings.ToLower(ref.Key())); err == nil {
+			return a.Ref(), a.Fields()
+		}
 	}
-	if err != nil {
-		return ref
+	return ref, nil
+}
+
+// intended returns the attributes of the object a create that could not be planned would have
+// made, as far as its input says (its place resolved, its attributes as written), for the
+// authorizer; nil for any other op, or when the input names no OU that exists.
+func intended(ctx context.Context, tx Tx, op *Op) map[string]any {
+	place := func(key string) (directory.OU, bool) {
+		o, err := tx.OU(ctx, directory.ParseRef(directory.KindOU, key))
+		return o, err == nil
 	}
-	return got
+	switch {
+	case op.Action == delegation.UserCreate && op.User != nil:
+		if ou, ok := place(op.User.OU); ok {
+			u := directory.User{OUID: ou.ID, OUPath: ou.DisplayPath(), Status: op.User.Status}
+			u.SetInput(*op.User)
+			return u.Fields()
+		}
+	case op.Action == delegation.GroupCreate && op.Group != nil:
+		if ou, ok := place(op.Group.OU); ok {
+			g := directory.Group{Name: op.Group.Name, Description: op.Group.Description, OUID: ou.ID, OUPath: ou.DisplayPath(),
+				Protected: op.Group.Protected}
+			return g.Fields()
+		}
+	case op.Action == delegation.SACreate && op.Service != nil:
+		if ou, ok := place(op.Service.OU); ok {
+			sa := directory.ServiceAccount{Name: op.Service.Name, Description: op.Service.Description, OUID: ou.ID,
+				OUPath: ou.DisplayPath(), Status: op.Service.Status, Protected: op.Service.Protected}
+			return sa.Fields()
+		}
+	case op.Action == delegation.OUCreate && op.OU != nil:
+		if parent, ok := place(strings.Trim(op.OU.Parent, "/")); ok {
+			o := directory.OU{Name: op.OU.Name, ParentID: parent.ID, Path: parent.ChildPath(op.OU.Name), Protected: op.OU.Protected}
+			return o.Fields()
+		}
+	}
+	return nil
 }
 
 // Check asks the authorizer whether actor may perform a read action on target, whose

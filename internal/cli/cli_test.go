@@ -68,7 +68,8 @@ func deputy(t *testing.T, env map[string]string, stdin string, args ...string) (
 }
 
 // cliCase is one run of the command as a user (a key of server.tokens, else a literal token). Out lists substrings
-// stdout must hold; ErrOut a substring of stderr. JSON, when set, gets stdout decoded as JSON.
+// stdout must hold; ErrOut a substring of stderr. JSON, when set, gets stdout decoded as JSON. Answer marks a
+// command that prints its answer on stdout even when its exit code is not 0 (authz check: 3 for "no").
 type cliCase struct {
 	name   string
 	as     string
@@ -78,6 +79,7 @@ type cliCase struct {
 	out    []string
 	errOut string
 	json   func(t *testing.T, s *server, v map[string]any)
+	answer bool
 }
 
 // run runs cases in order; a failed case stops the table, since later ones build on it.
@@ -98,7 +100,12 @@ func (s *server) run(t *testing.T, cases []cliCase) {
 			if code != c.code {
 				t.Fatalf("deputy %s: exit %d, want %d\nstdout: %s\nstderr: %s", strings.Join(c.args, " "), code, c.code, out, errOut)
 			}
-			if code != 0 {
+			switch {
+			case c.answer:
+				if errOut != "" || out == "" {
+					t.Errorf("an answer is on stdout only: stdout %q, stderr %q", out, errOut)
+				}
+			case code != 0:
 				lines := strings.Split(strings.TrimSuffix(errOut, "\n"), "\n")
 				if len(lines) != 1 || !strings.HasPrefix(lines[0], "deputy: ") || !strings.HasSuffix(errOut, "\n") {
 					t.Errorf("an error is one line on stderr starting with \"deputy: \", got %q", errOut)
@@ -106,7 +113,7 @@ func (s *server) run(t *testing.T, cases []cliCase) {
 				if out != "" {
 					t.Errorf("a failed command printed on stdout: %q", out)
 				}
-			} else if strings.Contains(errOut, "deputy:") {
+			case strings.Contains(errOut, "deputy:"):
 				t.Errorf("a successful command reported an error: %q", errOut)
 			}
 			for _, want := range c.out {

@@ -75,33 +75,9 @@ type problem struct {
 // call sends a request and decodes a JSON answer into out (when non-nil). A 202 (parked for
 // approval) and every error status become an exitError with the right exit code.
 func (c *client) call(ctx context.Context, method, path string, query url.Values, body, out any) error {
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return err
-		}
-		rd = bytes.NewReader(b)
-	}
-	u := c.base + path
-	if len(query) > 0 {
-		u += "?" + query.Encode()
-	}
-	req, err := http.NewRequestWithContext(ctx, method, u, rd)
+	req, err := c.request(ctx, method, path, query, body)
 	if err != nil {
 		return err
-	}
-	req.Header.Set("Authorization", "Bearer "+c.token)
-	req.Header.Set("User-Agent", "deputy-cli/"+Version)
-	req.Header.Set("Accept", "application/json")
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if c.justification != "" {
-		req.Header.Set("Deputy-Justification", c.justification)
-	}
-	if c.ifMatch != "" {
-		req.Header.Set("If-Match", `"`+c.ifMatch+`"`)
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
@@ -124,6 +100,40 @@ func (c *client) call(ctx context.Context, method, path string, query url.Values
 		}
 	}
 	return nil
+}
+
+// request builds a request to the API with the client's token, identity and headers; body, when
+// not nil, is sent as JSON.
+func (c *client) request(ctx context.Context, method, path string, query url.Values, body any) (*http.Request, error) {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return nil, err
+		}
+		rd = bytes.NewReader(b)
+	}
+	u := c.base + path
+	if len(query) > 0 {
+		u += "?" + query.Encode()
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, rd)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	req.Header.Set("User-Agent", "deputy-cli/"+Version)
+	req.Header.Set("Accept", "application/json")
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.justification != "" {
+		req.Header.Set("Deputy-Justification", c.justification)
+	}
+	if c.ifMatch != "" {
+		req.Header.Set("If-Match", `"`+c.ifMatch+`"`)
+	}
+	return req, nil
 }
 
 // responseError renders an error response in one line, with exit code 3 for a denial.

@@ -78,7 +78,7 @@ func (e *env) addClientCommands(root *cobra.Command) {
 	for _, k := range kinds {
 		root.AddCommand(e.kindCommand(k))
 	}
-	root.AddCommand(e.auditCommand())
+	root.AddCommand(e.roleCommand(), e.assignCommand(), e.authzCommand(), e.auditCommand())
 }
 
 func (e *env) kindCommand(k kindSpec) *cobra.Command {

@@ -2,6 +2,7 @@ package delegation
 
 import (
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -15,6 +16,12 @@ import (
 // else every action the op needs must be covered on the target's state before and after the
 // change, protected objects are refused, and a takeover must not reach rights the actor lacks.
 func decide(st *state, q *Question, now time.Time) Decision {
+	mine := st.closure(q.Actor.ID) // the actor and every group they are in
+	return decideFor(st, q, now, mine, st.grantsOf(mine, now))
+}
+
+// decideFor is decide with the actor's closure and active grants already computed.
+func decideFor(st *state, q *Question, now time.Time, mine []string, gs []grant) Decision {
 	a := q.Actor
 	if a.Kind != ActorUser {
 		return Deny(ReasonNotAuthorized, "%s %s holds no roles", a.Kind, a.Name)
@@ -22,8 +29,7 @@ func decide(st *state, q *Question, now time.Time) Decision {
 	if info, ok := st.objects.get(a.ID); !ok || info.status != directory.StatusActive {
 		return Deny(ReasonActorInactive, "%s is not an active user", a.Name)
 	}
-	gs := st.grants(a.ID, now)
-	if d, denied := selfEscalation(st, q, a, holdsTier0(gs) != nil); denied {
+	if d, denied := selfEscalation(q, a, mine, holdsTier0(gs) != nil); denied {
 		return d
 	}
 	switch q.Action {
@@ -43,7 +49,7 @@ func decide(st *state, q *Question, now time.Time) Decision {
 	if !ok {
 		return d
 	}
-	if d, denied := protectedTarget(st, q); denied {
+	if d, denied := protectedTarget(st, q); denied && q.Action != DirectoryRead { // protection guards changes, not reads
 		return d
 	}
 	if d, denied := takeover(st, q, gs, now); denied {
@@ -104,17 +110,20 @@ func requirements(q *Question) []requirement {
 // states are the target's states a scope must cover: before and after a change (a create has
 // only an after, a delete only a before; a read has its current state as Before).
 func states(q *Question) []map[string]any {
-	var out []map[string]any
-	if q.Before != nil {
-		out = append(out, q.Before)
+	switch {
+	case q.Before == nil && q.After == nil:
+		return []map[string]any{{}}
+	case q.Before == nil:
+		return []map[string]any{q.After}
+	case q.After == nil || sameMap(q.Before, q.After):
+		return []map[string]any{q.Before}
 	}
-	if q.After != nil {
-		out = append(out, q.After)
-	}
-	if len(out) == 0 {
-		out = append(out, map[string]any{})
-	}
-	return out
+	return []map[string]any{q.Before, q.After}
+}
+
+// sameMap reports whether a and b are the same map (a read passes one map as both states).
+func sameMap(a, b map[string]any) bool {
+	return reflect.ValueOf(a).UnsafePointer() == reflect.ValueOf(b).UnsafePointer()
 }
 
 // covered checks that for every requirement, every state of the target is covered by some
@@ -164,8 +173,7 @@ func covered(st *state, q *Question, gs []grant) (authority, Decision, bool) {
 // (who holds everything anyway), making oneself an owner or someone's manager, which relation
 // scopes would follow. Activating one's own eligible assignment is the one change to one's own rights
 // that is allowed, and is judged elsewhere.
-func selfEscalation(st *state, q *Question, a Actor, tier0 bool) (Decision, bool) {
-	mine := st.closure(a.ID) // the actor and every group they are in
+func selfEscalation(q *Question, a Actor, mine []string, tier0 bool) (Decision, bool) {
 	switch q.Action {
 	case GroupAddMember:
 		if q.Member != nil && slices.Contains(mine, q.Member.Ref.ID) {
@@ -209,7 +217,7 @@ func protectedTarget(st *state, q *Question) (Decision, bool) {
 		if info, ok := st.objects.get(r.ID); ok && info.protected {
 			return Deny(ReasonProtected, "%s %s is protected: only a tier-0 admin may change it", r.Kind.Noun(), r), true
 		}
-		if st.holdsRole(r.ID, RoleTier0) {
+		if st.tier0Holders()[r.ID] {
 			return Deny(ReasonProtected, "%s %s holds tier-0 rights: only a tier-0 admin may change it", r.Kind.Noun(), r), true
 		}
 	}
@@ -230,11 +238,33 @@ func (st *state) holdsRole(principal, role string) bool {
 	return false
 }
 
+// held returns the rights principal holds, directly or through its groups, now or later: its
+// active assignments, and also those that are eligible but not activated or not yet valid,
+// which whoever controls the principal can make active without anyone else's consent. Only
+// expired assignments and those of deleted roles grant nothing, now or later.
+func (st *state) held(principal string, now time.Time) []grant {
+	var out []grant
+	for _, holder := range st.closure(principal) {
+		ids, _ := st.byHolder.get(holder)
+		for _, id := range ids {
+			a, ok := st.assignments.get(id)
+			if !ok || !a.Until.IsZero() && !now.Before(a.Until) {
+				continue
+			}
+			if r, ok := st.role(a.Role); ok {
+				out = append(out, grant{a: a, role: r})
+			}
+		}
+	}
+	return out
+}
+
 // takeoverAttributes are the user attributes whose change can take over an account (recovery
 // channels) or its reporting line.
 var takeoverAttributes = []string{"email", "phone", "manager"}
 
-// takeover refuses a takeover action on a target that holds any right the actor does not hold.
+// takeover refuses a takeover action on a target that holds any right the actor does not hold
+// (active or not: an eligible or not yet valid assignment is a right its holder can use later).
 // A new member of a group gains the group's rights (and its parents'), so adding one is a
 // takeover of those rights on the member's behalf: the actor must hold them already.
 func takeover(st *state, q *Question, gs []grant, now time.Time) (Decision, bool) {
@@ -248,11 +278,13 @@ func takeover(st *state, q *Question, gs []grant, now time.Time) (Decision, bool
 		if !slices.ContainsFunc(q.Touched, func(a string) bool { return slices.Contains(takeoverAttributes, a) }) {
 			return Decision{}, false
 		}
-		rights, holder, whose = st.grants(q.Target.ID, now), q.Target.ID, "user "+q.Target.String()
-	case UserResetPassword, SAIssueKey:
-		rights, holder, whose = st.grants(q.Target.ID, now), q.Target.ID, q.Target.Kind.Noun()+" "+q.Target.String()
+		rights, holder, whose = st.held(q.Target.ID, now), q.Target.ID, "user "+q.Target.String()
+	case UserResetPassword, UserIssueToken, SAIssueKey:
+		// A token for someone else is their credential, as a key is a service account's; one's
+		// own token is self-service and never gets here.
+		rights, holder, whose = st.held(q.Target.ID, now), q.Target.ID, q.Target.Kind.Noun()+" "+q.Target.String()
 	case GroupAddMember:
-		rights, whose = st.grants(q.Target.ID, now), "group "+q.Target.String()
+		rights, whose = st.held(q.Target.ID, now), "group "+q.Target.String()
 		if q.Member != nil {
 			holder = q.Member.Ref.ID
 		}
@@ -296,6 +328,9 @@ func decideDelegation(st *state, q *Question, gs []grant) Decision {
 		switch {
 		case t0 != nil:
 			return authority{t0.a.ID}.decision(RoleTier0)
+		case as != nil && as.Role == RoleTier0:
+			// Whoever granted it was tier-0 then and is not now: tier-0 is tier-0's alone.
+			return Deny(ReasonProtected, "only a tier-0 admin may revoke %s", RoleTier0)
 		case as != nil && as.GrantedBy.ID == q.Actor.ID:
 			return Allow(audit.Authority{Rule: "granter"})
 		}
@@ -308,12 +343,12 @@ func decideDelegation(st *state, q *Question, gs []grant) Decision {
 		return authority{as.ID}.decision("holder")
 	}
 	// role.assign
+	if t0 != nil {
+		return authority{t0.a.ID}.decision(RoleTier0)
+	}
 	as := assignmentOf(q)
 	if as == nil {
 		return Deny(ReasonNotAuthorized, "the assignment to grant is missing")
-	}
-	if t0 != nil {
-		return authority{t0.a.ID}.decision(RoleTier0)
 	}
 	role, ok := st.role(as.Role)
 	if !ok {

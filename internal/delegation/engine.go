@@ -23,11 +23,23 @@ type Engine struct {
 	st  *state
 	log *slog.Logger
 	now func() time.Time
+	// actors caches, per actor, what Decide derives from the actor alone (their groups and
+	// the assignments those hold), valid while the committed state stays at the same index;
+	// folding events replaces it. Guarded by mu (the pointer), safe for concurrent readers.
+	actors *sync.Map // actor ID -> *actorCache
+}
+
+// actorCache is an actor's closure and held assignments at one state index and time window.
+type actorCache struct {
+	index   int64
+	expires time.Time // when the first assignment in it changes activeness
+	mine    []string
+	gs      []grant
 }
 
 // NewEngine returns an engine with an empty state; Load fills it.
 func NewEngine(log *slog.Logger) *Engine {
-	return &Engine{st: newState(), log: log, now: time.Now}
+	return &Engine{st: newState(), log: log, now: time.Now, actors: &sync.Map{}}
 }
 
 // SetClock replaces time.Now (tests).
@@ -83,7 +95,7 @@ func (e *Engine) Load(ctx context.Context, l Loader) error {
 	}
 	st.lastIndex = snap.LastIndex
 	e.mu.Lock()
-	e.st = st
+	e.st, e.actors = st, &sync.Map{}
 	e.mu.Unlock()
 	e.log.Info("delegation: engine loaded", "roles", len(snap.Roles), "assignments", len(snap.Assignments),
 		"memberships", len(snap.Memberships), "objects", len(snap.Objects), "last_index", snap.LastIndex)
@@ -109,12 +121,17 @@ func (e *Engine) CatchUp(ctx context.Context, facts Facts) error {
 func (e *Engine) fold(events []audit.Event) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	folded := false
 	for i := range events {
 		if events[i].Index <= e.st.lastIndex {
 			continue
 		}
 		e.st.apply(&events[i])
 		e.st.lastIndex = events[i].Index
+		folded = true
+	}
+	if folded {
+		e.actors = &sync.Map{}
 	}
 }
 
@@ -122,7 +139,47 @@ func (e *Engine) fold(events []audit.Event) {
 func (e *Engine) Decide(ctx context.Context, q *Question) Decision {
 	e.mu.RLock()
 	defer e.mu.RUnlock()
-	return decide(e.st, q, e.now())
+	now := e.now()
+	mine, gs := e.actorGrants(q.Actor.ID, now)
+	return decideFor(e.st, q, now, mine, gs)
+}
+
+// actorGrants returns the actor's closure and active assignments on the committed state,
+// from the cache when nothing changed since they were computed. The caller holds e.mu.
+func (e *Engine) actorGrants(actor string, now time.Time) ([]string, []grant) {
+	if v, ok := e.actors.Load(actor); ok {
+		c := v.(*actorCache)
+		if c.index == e.st.lastIndex && now.Before(c.expires) {
+			return c.mine, c.gs
+		}
+	}
+	mine := e.st.closure(actor)
+	gs := e.st.grantsOf(mine, now)
+	e.actors.Store(actor, &actorCache{index: e.st.lastIndex, expires: e.st.nextChange(mine, now), mine: mine, gs: gs})
+	return mine, gs
+}
+
+// nextChange is the first time after now at which one of the assignments held by holders
+// becomes or stops being active (a validity bound or an activation end): until then, the
+// grants computed at now stay the same.
+func (st *state) nextChange(holders []string, now time.Time) time.Time {
+	next := now.Add(time.Minute)
+	consider := func(t time.Time) {
+		if t.After(now) && t.Before(next) {
+			next = t
+		}
+	}
+	for _, h := range holders {
+		ids, _ := st.byHolder.get(h)
+		for _, id := range ids {
+			if a, ok := st.assignments.get(id); ok {
+				consider(a.From)
+				consider(a.Until)
+				consider(a.ActiveUntil)
+			}
+		}
+	}
+	return next
 }
 
 // Session implements Authorizer: it first catches up with the log, then decides on a shadow of
@@ -172,8 +229,13 @@ type grant struct {
 
 // grants returns the active assignments principal holds, directly or through its groups.
 func (st *state) grants(principal string, now time.Time) []grant {
+	return st.grantsOf(st.closure(principal), now)
+}
+
+// grantsOf returns the active assignments held by any of holders (a principal's closure).
+func (st *state) grantsOf(holders []string, now time.Time) []grant {
 	var out []grant
-	for _, holder := range st.closure(principal) {
+	for _, holder := range holders {
 		ids, _ := st.byHolder.get(holder)
 		for _, id := range ids {
 			a, ok := st.assignments.get(id)

@@ -154,3 +154,66 @@ type Reader interface {
 	// role or held by a holder (an ID).
 	Assignments(ctx context.Context, role, holder, after string, limit int) ([]Assignment, error)
 }
+
+// CandidatesFor returns the active users who hold an active assignment whose role allows action
+// and whose scope covers the target (with attributes fields), directly or as members of a
+// holding group, each once and sorted. A relation scope covers the target only for the related
+// user (the manager of a report, the owner of a group), so only they are candidates through it.
+// Decide still has the last word on each (guardrails).
+func (e *Engine) CandidatesFor(action Action, target directory.Ref, fields map[string]any) []string {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	now := e.now()
+	sub := e.st.subject(target, fields)
+	seen := map[string]bool{}
+	var out []string
+	add := func(u string) {
+		if !seen[u] {
+			seen[u] = true
+			out = append(out, u)
+		}
+	}
+	for _, a := range e.st.assignments.base {
+		if !a.Active(now) {
+			continue
+		}
+		r, ok := e.st.role(a.Role)
+		if !ok || !r.Allows(action) {
+			continue
+		}
+		if a.Scope.Kind() == "relation" && r.Name != RoleTier0 {
+			// Only the users the relation names can be covered: check each of them.
+			for _, u := range relatedUsers(a.Scope.Relation, target, sub) {
+				if slices.Contains(e.st.closure(u), a.Holder.ID) && a.Scope.covers(u, sub) {
+					if info, ok := e.st.objects.get(u); ok && info.status == directory.StatusActive {
+						add(u)
+					}
+				}
+			}
+			continue
+		}
+		if r.Name != RoleTier0 && !a.Scope.covers(a.Holder.ID, sub) {
+			continue
+		}
+		for _, u := range e.st.usersUnder(a.Holder.ID) {
+			add(u)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// relatedUsers lists the users a relation scope could be held by to cover target.
+func relatedUsers(rel Relation, target directory.Ref, sub *subject) []string {
+	switch rel {
+	case RelSelf:
+		return []string{target.ID}
+	case RelDirectReports:
+		if m := refID(sub.fields["manager"]); m != "" {
+			return []string{m}
+		}
+	case RelOwnedGroups, RelOwnedServiceAccounts:
+		return refIDs(sub.fields["owners"])
+	}
+	return nil
+}

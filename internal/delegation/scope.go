@@ -47,6 +47,9 @@ type Scope struct {
 	Names map[string]string `json:"names,omitempty"`
 
 	expr filter.Expr // the parsed Filter
+	// byKind caches, for scopes that do not depend on the actor (all but relations), the
+	// compiled expression per kind of object. Filled by compile, read-only afterwards.
+	byKind map[directory.Kind]filter.Expr
 }
 
 // Kind names which kind of scope s is.
@@ -64,18 +67,41 @@ func (s *Scope) Kind() string {
 	return ""
 }
 
-// compile parses the filter once.
+// compile parses the filter and compiles the scope's expressions once, before the scope is
+// shared.
 func (s *Scope) compile() error {
-	if s.Filter == "" || s.expr != nil {
-		return nil
+	if s.Filter != "" && s.expr == nil {
+		e, err := filter.Parse(s.Filter, scopeFilterSchema)
+		if err != nil {
+			if _, uerr := filter.Parse(s.Filter, directory.UserSchema); uerr == nil {
+				return fmt.Errorf("%w: a scope filter cannot test created, updated or last_sign_in: changes are judged on the attributes they change, which these are not", filter.ErrInvalid)
+			}
+			return err
+		}
+		s.expr = e
 	}
-	e, err := filter.Parse(s.Filter, directory.UserSchema)
-	if err != nil {
-		return err
+	if s.byKind == nil && s.Kind() != "relation" {
+		s.byKind = map[directory.Kind]filter.Expr{}
+		for _, k := range []directory.Kind{directory.KindOU, directory.KindUser, directory.KindGroup, directory.KindServiceAccount} {
+			s.byKind[k] = s.build("", k)
+		}
 	}
-	s.expr = e
 	return nil
 }
+
+// scopeFilterSchema is what a scope's filter may test: the user attributes a decision sees (the
+// target's Fields before and after a change). It is UserSchema without the times the store
+// keeps beside them (created, updated, last_sign_in), on which Decide and the lists a scope
+// selects (its SQL translation) would disagree.
+var scopeFilterSchema = func() filter.Schema {
+	out := filter.Schema{}
+	for attr, typ := range directory.UserSchema {
+		if attr != "created" && attr != "updated" && attr != "last_sign_in" {
+			out[attr] = typ
+		}
+	}
+	return out
+}()
 
 // ScopeInput is a scope as a client writes it: OUs by path or ID, groups by name or ID.
 type ScopeInput struct {

@@ -3,6 +3,7 @@ package delegation
 import (
 	"encoding/json"
 	"slices"
+	"sync/atomic"
 
 	"github.com/deputy-iam/deputy/internal/audit"
 	"github.com/deputy-iam/deputy/internal/directory"
@@ -68,6 +69,9 @@ type state struct {
 	ouParent    layer[string]   // OU ID -> parent OU ID ("" for the root)
 	objects     layer[objInfo]  // user, group and service-account ID -> status and protection
 	lastIndex   int64           // the last event folded in (committed state only)
+	// tier0 memoizes tier0Holders; any change resets it (apply runs under the engine's write
+	// lock, readers fill it under the read lock).
+	tier0 atomic.Pointer[map[string]bool]
 }
 
 // objInfo is what authorization needs to know of a user, group or service account itself.
@@ -193,6 +197,7 @@ func (s *state) apply(ev *audit.Event) {
 	if ev.Outcome != audit.Applied {
 		return
 	}
+	s.tier0.Store(nil)
 	id := ev.Target.ID
 	switch Action(ev.Action) {
 	case OUCreate, OUMove:
@@ -258,4 +263,48 @@ func decodeRecord(rec any, v any) bool {
 	}
 	b, err := json.Marshal(rec)
 	return err == nil && json.Unmarshal(b, v) == nil
+}
+
+// tier0Holders returns every principal that holds a tier-0 assignment (active or not: an
+// eligible tier-0 admin is as protected as an active one), directly or as a member, transitively,
+// of a group that does.
+func (s *state) tier0Holders() map[string]bool {
+	if m := s.tier0.Load(); m != nil {
+		return *m
+	}
+	holders := map[string]bool{}
+	var queue []string
+	s.assignments.each(func(a *Assignment) {
+		if a.Role == RoleTier0 && !holders[a.Holder.ID] {
+			holders[a.Holder.ID] = true
+			queue = append(queue, a.Holder.ID)
+		}
+	})
+	for i := 0; i < len(queue); i++ {
+		members, _ := s.members.get(queue[i])
+		for _, m := range members {
+			if !holders[m] {
+				holders[m] = true
+				queue = append(queue, m)
+			}
+		}
+	}
+	s.tier0.Store(&holders)
+	return holders
+}
+
+// each calls fn for every value the layer holds: its own writes, and what it reads through
+// to that it has not replaced or deleted.
+func (l *layer[V]) each(fn func(V)) {
+	for k, v := range l.base {
+		if l.over != nil {
+			if _, shadowed := l.over[k]; shadowed || l.gone[k] {
+				continue
+			}
+		}
+		fn(v)
+	}
+	for _, v := range l.over {
+		fn(v)
+	}
 }

@@ -45,7 +45,9 @@ func (s *subject) get(attr string) (any, bool) {
 }
 
 // ouChain is the IDs of the subject's OU and its ancestors, nearest first. For an OU, the OU
-// itself comes first (a new OU, not yet in the tree, is placed under its parent).
+// itself comes first, under the parent its fields name: the state the question is about (a new
+// OU not yet in the tree, or a moved one at its destination), not the tree as it is; without a
+// parent field, under its parent in the tree.
 func (s *subject) ouChain() []string {
 	if s.chainDone {
 		return s.chain
@@ -53,10 +55,11 @@ func (s *subject) ouChain() []string {
 	s.chainDone = true
 	start := refID(s.fields["ou"])
 	if s.kind == directory.KindOU {
-		start = s.id
-		if _, known := s.st.ouParent.get(s.id); !known {
-			s.chain = append(s.chain, s.id)
-			start = refID(s.fields["parent"])
+		s.chain = append(s.chain, s.id)
+		if p, ok := s.fields["parent"]; ok {
+			start = refID(p)
+		} else {
+			start, _ = s.st.ouParent.get(s.id)
 		}
 	}
 	for id, n := start, 0; id != "" && n < 1024; n++ {
@@ -127,6 +130,14 @@ func refIDs(v any) []string {
 // expr compiles the scope, for actor, into an expression over objects of kind. A filter scope
 // selects users only; relation scopes select the objects of their relation's kind.
 func (s *Scope) exprFor(actor string, kind directory.Kind) filter.Expr {
+	if e, ok := s.byKind[kind]; ok {
+		return e
+	}
+	return s.build(actor, kind)
+}
+
+// build compiles the scope for actor and kind (exprFor caches what does not depend on actor).
+func (s *Scope) build(actor string, kind directory.Kind) filter.Expr {
 	var e filter.Expr
 	switch s.Kind() {
 	case "ou":

@@ -118,7 +118,11 @@ func structural(e filter.Expr, fm fieldMap) (string, []any) {
 			return id + " = ?", []any{e.ID}
 		case filter.AttrManagerID:
 			if col := fm["$manager"].expr; col != "" {
-				return col + " = ?", []any{e.ID}
+				// A user without a manager has a NULL manager_id, which "= ?" would turn into
+				// NULL and NOT (...) into NULL again: it must be false, as in filter.Match,
+				// so that an exclusion or a negation keeps the user. (IS NOT NULL, not
+				// COALESCE, so the manager index still serves direct_reports scopes.)
+				return "(" + col + " IS NOT NULL AND " + col + " = ?)", []any{e.ID}
 			}
 		case filter.AttrOwnerIDs:
 			if q := fm["$owners"].expr; q != "" {

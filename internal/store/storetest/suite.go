@@ -47,6 +47,7 @@ func Run(t *testing.T, open func(t *testing.T) *store.Store) {
 		{"FilterOperators", testFilterOperators},
 		{"FilterOtherKinds", testFilterOtherKinds},
 		{"FilterAgreesWithMatch", testFilterAgreesWithMatch},
+		{"StructuralAgreesWithMatch", testStructuralAgreesWithMatch},
 		{"Pagination", testPagination},
 		{"AuditTrail", testAuditTrail},
 		{"AuditQueries", testAuditQueries},
