@@ -320,9 +320,11 @@ func TestAssignmentActivate(t *testing.T) {
 	e.ids["jit"] = e.grant(map[string]any{"role": "hr", "holder": map[string]any{"user": "hank"},
 		"scope": map[string]any{"ou": "corp/hr"}, "eligible": true, "max_activation": "1h"})
 	e.ids["team"] = e.grant(map[string]any{"role": "helpdesk", "holder": map[string]any{"group": "it-helpdesk"},
-		"scope": map[string]any{"ou": "corp/sales"}, "eligible": true})
+		"scope": map[string]any{"ou": "corp/sales"}})
 	e.ids["always"] = e.grant(map[string]any{"role": "helpdesk", "holder": map[string]any{"user": "dora"},
 		"scope": map[string]any{"ou": "corp/sales"}})
+	e.ids["default"] = e.grant(map[string]any{"role": "helpdesk", "holder": map[string]any{"user": "helen"},
+		"scope": map[string]any{"ou": "corp/hr"}, "eligible": true})
 	mayCreate := func(want string) func(t *testing.T, e *env, r *response) {
 		return func(t *testing.T, e *env, r *response) {
 			t.Helper()
@@ -339,7 +341,7 @@ func TestAssignmentActivate(t *testing.T) {
 		{name: "eligible, not active", req: request{Method: "GET", Path: "/api/v1/assignments/{jit}"}, status: 200,
 			check: all(wantJSON(map[string]string{"eligible": "true", "active": "false", "max_activation": "1h0m0s", "active_until": ""}),
 				mayCreate("false"))},
-		{name: "default max activation", req: request{Method: "GET", Path: "/api/v1/assignments/{team}"}, status: 200,
+		{name: "default max activation", req: request{Method: "GET", Path: "/api/v1/assignments/{default}"}, status: 200,
 			check: wantJSON(map[string]string{"max_activation": "8h0m0s"})},
 		{name: "not by the admin", req: activate("jit", "", map[string]any{"justification": "x"}), status: 403,
 			check: deniedRecorded("not_authorized", "admin", "role.activate")},
@@ -383,17 +385,19 @@ func TestAssignmentActivate(t *testing.T) {
 					t.Errorf("active for %s, want the 1h maximum", d)
 				}
 			}},
-		{name: "a member of the holding group activates", req: activate("team", "helen", map[string]any{"duration": "2h", "justification": "queue"}),
+		{name: "an eligible assignment is one user's, not a group's", req: request{Method: "POST", Path: "/api/v1/assignments",
+			Body: map[string]any{"role": "helpdesk", "holder": map[string]any{"group": "it-helpdesk"}, "scope": map[string]any{"ou": "corp/sales"},
+				"eligible": true, "justification": "x"}}, status: 422, code: "invalid", field: "eligible"},
+		{name: "a member of the holding group holds it", req: request{Method: "GET", Path: "/api/v1/users", As: "helen"},
 			status: 200, check: func(t *testing.T, e *env, r *response) {
-				wantJSON(map[string]string{"active": "true"})(t, e, r)
 				if got := e.visibleUsers("helen"); !sameSet(got, append(slices.Clone(salesUsers), "helen")) {
-					t.Errorf("after activating, helen sees %v", got)
+					t.Errorf("helen sees %v", got)
 				}
 			}},
 		{name: "a member reads the group's assignment", req: request{Method: "GET", Path: "/api/v1/assignments/{team}", As: "helen"},
 			status: 200},
 		{name: "and lists it among hers", req: request{Method: "GET", Path: "/api/v1/assignments", As: "helen"}, status: 200,
-			check: wantItems("id", "{team}")},
+			check: wantItems("id", "{team}", "{default}")},
 		{name: "a holder lists their own, by role", req: request{Method: "GET", Path: "/api/v1/assignments?role=hr&holder=hank", As: "hank"},
 			status: 200, check: wantItems("id", "{jit}")},
 		{name: "not a non-member", req: activate("team", "dora", map[string]any{"justification": "x"}), status: 403, code: "not_authorized"},

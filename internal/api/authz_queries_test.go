@@ -370,7 +370,7 @@ func TestDenialReasons(t *testing.T) {
 			"holder": map[string]any{"user": "sam"}, "scope": map[string]any{"ou": "corp/sales"}}),
 			status: 403, check: deniedRecorded("exceeds_grant", "dora", "role.assign")},
 		{name: "protected: granting tier-0", req: grantBy("dora", map[string]any{"role": "tier0-admin",
-			"holder": map[string]any{"user": "sam"}, "scope": map[string]any{"ou": "corp/sales"}}),
+			"holder": map[string]any{"user": "sam"}, "scope": map[string]any{"ou": "/"}}),
 			status: 403, check: deniedRecorded("protected", "dora", "role.assign")},
 		{name: "protected: granting to a protected user", req: grantBy("dora", map[string]any{"role": "helpdesk",
 			"holder": map[string]any{"user": "pat"}, "scope": map[string]any{"ou": "corp/sales/vip"}}),

@@ -7,7 +7,7 @@ import (
 )
 
 // builtinRoles are the roles Deputy defines in code.
-var builtinRoles = []string{"auditor", "group-owner", "helpdesk", "hr", "manager", "sa-owner", "tier0-admin"}
+var builtinRoles = []string{"auditor", "group-owner", "helpdesk", "hr", "manager", "reader", "sa-owner", "tier0-admin"}
 
 // wantStrings checks a string list at a top-level key of an object answer.
 func wantStrings(key string, want ...string) func(t *testing.T, e *env, r *response) {

@@ -164,7 +164,7 @@ func (pl *planner) object(ctx context.Context, ref directory.Ref) (*delegation.O
 
 func (pl *planner) roleAssign(ctx context.Context) (*plan, error) {
 	in := *pl.op.Assignment
-	maxActivation, err := in.Normalize()
+	maxActivation, from, until, err := in.Normalize()
 	if err != nil {
 		return nil, err
 	}
@@ -172,6 +172,8 @@ func (pl *planner) roleAssign(ctx context.Context) (*plan, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The assignment's own justification is the op's: the audit event records it.
+	pl.op.Justification = in.Justification
 	holderRef := directory.ParseRef(directory.KindUser, in.Holder.User)
 	if in.Holder.Group != "" {
 		holderRef = directory.ParseRef(directory.KindGroup, in.Holder.Group)
@@ -191,18 +193,22 @@ func (pl *planner) roleAssign(ctx context.Context) (*plan, error) {
 	if err != nil {
 		return nil, err
 	}
+	if role.Name == delegation.RoleTier0 {
+		root, err := pl.tx.OU(ctx, directory.Ref{Kind: directory.KindOU, Name: directory.RootPath})
+		if err != nil {
+			return nil, err
+		}
+		if scope.OU != root.ID || !scope.Subtree || len(scope.ExcludeOUs)+len(scope.ExcludeGroups) > 0 {
+			return nil, directory.Invalid("scope", "%s is granted over the whole directory: scope {\"ou\": \"/\"} and no exclusions", delegation.RoleTier0)
+		}
+	}
 	a := delegation.Assignment{ID: directory.NewID(), Role: role.Name, Holder: holder.Ref, Scope: scope,
 		CanRedelegate: in.CanRedelegate, Eligible: in.Eligible, MaxActivation: int64(maxActivation / time.Second),
 		GrantedBy:     directory.Ref{Kind: directory.Kind(pl.actor.Kind), ID: pl.actor.ID, Name: pl.actor.Name},
 		Justification: in.Justification, Created: pl.now, Version: 1}
-	if in.From != nil {
-		a.From = in.From.UTC()
-	}
-	if in.Until != nil {
-		a.Until = in.Until.UTC()
-		if !a.Until.After(pl.now) {
-			return nil, directory.Invalid("until", "is in the past")
-		}
+	a.From, a.Until = from, until
+	if !until.IsZero() && !until.After(pl.now) {
+		return nil, directory.Invalid("until", "is in the past")
 	}
 	fields := a.Fields()
 	return &plan{target: a.Ref(), after: fields, version: 1, relAfter: fields, member: holder,
@@ -283,7 +289,11 @@ func (pl *planner) roleActivate(ctx context.Context) (*plan, error) {
 		next.ActiveUntil = cur.Until
 	}
 	pl.op.Justification = strings.TrimSpace(in.Justification)
-	return &plan{target: cur.Ref(), before: cur.Fields(), after: next.Fields(), version: cur.Version + 1,
-		relBefore: cur.Fields(), relAfter: next.Fields(),
+	// The records show the assignment at the version the write gives it; the write itself
+	// checks the version it is at now.
+	recorded := next
+	recorded.Version = cur.Version + 1
+	return &plan{target: cur.Ref(), before: cur.Fields(), after: recorded.Fields(), version: cur.Version + 1,
+		relBefore: cur.Fields(), relAfter: recorded.Fields(),
 		write: func(ctx context.Context) error { return pl.tx.ActivateAssignment(ctx, &next) }}, nil
 }

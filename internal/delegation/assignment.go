@@ -66,8 +66,8 @@ type AssignmentInput struct {
 	Holder        HolderInput   `json:"holder"`
 	Scope         ScopeInput    `json:"scope"`
 	Exclude       *ExcludeInput `json:"exclude,omitempty"`
-	From          *time.Time    `json:"from,omitempty"`
-	Until         *time.Time    `json:"until,omitempty"`
+	From          string        `json:"from,omitempty"`
+	Until         string        `json:"until,omitempty"`
 	CanRedelegate bool          `json:"can_redelegate,omitempty"`
 	Eligible      bool          `json:"eligible,omitempty"`
 	MaxActivation string        `json:"max_activation,omitempty"`
@@ -75,10 +75,26 @@ type AssignmentInput struct {
 }
 
 // Normalize checks what can be checked without the directory: one holder, a justification, a
-// validity window that ends after it starts, and an activation length only for eligible
-// assignments, parsed into seconds.
-func (in *AssignmentInput) Normalize() (maxActivation time.Duration, err error) {
+// validity window (RFC 3339 times) that ends after it starts, and an activation length only for
+// eligible assignments, which only a user may hold (an activation is one person's). It returns
+// the activation length and the validity window (zero times where unbounded).
+func (in *AssignmentInput) Normalize() (maxActivation time.Duration, from, until time.Time, err error) {
 	var fe directory.FieldErrors
+	for _, t := range []struct {
+		field string
+		raw   string
+		dst   *time.Time
+	}{{"from", in.From, &from}, {"until", in.Until, &until}} {
+		if t.raw == "" {
+			continue
+		}
+		v, perr := time.Parse(time.RFC3339, t.raw)
+		if perr != nil {
+			fe.Add(t.field, "must be an RFC 3339 time such as 2026-12-31T18:00:00Z")
+			continue
+		}
+		*t.dst = v.UTC()
+	}
 	in.Role = strings.ToLower(strings.TrimSpace(in.Role))
 	if in.Role == "" {
 		fe.Add("role", "is required")
@@ -94,8 +110,11 @@ func (in *AssignmentInput) Normalize() (maxActivation time.Duration, err error) 
 	case len(in.Justification) > 2000:
 		fe.Add("justification", "is longer than 2000 characters")
 	}
-	if in.From != nil && in.Until != nil && !in.Until.After(*in.From) {
+	if !from.IsZero() && !until.IsZero() && !until.After(from) {
 		fe.Add("until", "must be after from")
+	}
+	if in.Eligible && in.Holder.Group != "" {
+		fe.Add("eligible", "an eligible assignment is held by one user: activating it is that person's act")
 	}
 	switch {
 	case in.MaxActivation != "" && !in.Eligible:
@@ -114,7 +133,7 @@ func (in *AssignmentInput) Normalize() (maxActivation time.Duration, err error) 
 			}
 		}
 	}
-	return maxActivation, fe.Err()
+	return maxActivation, from, until, fe.Err()
 }
 
 // ActivationInput asks to activate an eligible assignment.

@@ -151,8 +151,12 @@ func covered(st *state, q *Question, gs []grant) (authority, Decision, bool) {
 				if i == 1 || q.Before == nil && q.After != nil {
 					where = " as it would be after the change"
 				}
-				return nil, Deny(ReasonNotAuthorized, "no assignment of yours allows %s on %s %s%s",
-					what, q.Target.Kind.Noun(), q.Target, where), false
+				on := q.Target.Kind.Noun() + " " + q.Target.String()
+				if q.Target.Key() == "" {
+					on = q.Target.Kind.Noun() + "s"
+				}
+				return nil, Deny(ReasonNotAuthorized, "%s holds no assignment that allows %s on %s%s",
+					q.Actor.Name, what, on, where), false
 			}
 		}
 	}
@@ -348,7 +352,14 @@ func decideDelegation(st *state, q *Question, gs []grant) Decision {
 	}
 	as := assignmentOf(q)
 	if as == nil {
-		return Deny(ReasonNotAuthorized, "the assignment to grant is missing")
+		// The grant could not be planned (invalid input): someone who may grant at all learns
+		// why; anyone else learns nothing.
+		for _, g := range gs {
+			if g.a.CanRedelegate && !g.a.Eligible {
+				return authority{g.a.ID}.decision("redelegation")
+			}
+		}
+		return Deny(ReasonExceedsGrant, "granting needs an assignment of yours with can_redelegate, and you hold none")
 	}
 	role, ok := st.role(as.Role)
 	if !ok {

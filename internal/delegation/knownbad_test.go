@@ -26,8 +26,6 @@ func TestKeycloak46693(t *testing.T) {
 		{name: "an owned group holding tier-0", grants: owner, actor: "gina", op: opFn(addMember("t0-group", "user:sam")), want: protected},
 		{name: "a group nested in a tier-0 group", grants: owner, actor: "gina", op: opFn(addMember("t0-sub", "user:sam")), want: protected},
 		{name: "nesting an owned group into a tier-0 group", grants: owner, actor: "gina", op: opFn(addMember("t0-group", "group:project")), want: protected},
-		{name: "a group holding eligible tier-0", grants: append(owner, asg(delegation.RoleTier0, "group:project", subtree("/"), eligible("1h"))),
-			actor: "gina", op: opFn(addMember("project", "user:sam")), want: protected},
 		{name: "a group holding tier-0, by OU", grants: wide, actor: "gina", op: opFn(addMember("t0-group", "user:sam")), want: protected},
 		{name: "the deny: a group carved out", grants: excluded, actor: "gina", op: opFn(addMember("admins", "user:sam")), want: notAuth},
 		{name: "the deny, bypassed through ownership", grants: append(excluded, owner[0]), actor: "gina",

@@ -52,7 +52,7 @@ func (p *prop) checkRedelegation(n int) {
 			}
 			if !g.a.Until.IsZero() {
 				until := g.a.Until.Add(-time.Duration(p.r.IntN(2)) * time.Hour)
-				in.Until = &until
+				in.Until = until.Format(time.RFC3339Nano)
 			}
 			var seen []string
 			for _, u := range m.userOrder {

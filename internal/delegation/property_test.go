@@ -230,11 +230,11 @@ func (p *prop) build() {
 		switch n := r.IntN(100); {
 		case n < 15:
 			until := now.Add(time.Hour) // expired once the clock moves
-			in.Until = &until
+			in.Until = until.Format(time.RFC3339Nano)
 		case n < 25:
 			from := now.Add(10 * 24 * time.Hour) // not yet valid
-			in.From = &from
-		case n < 45:
+			in.From = from.Format(time.RFC3339Nano)
+		case n < 45 && in.Holder.User != "": // eligible assignments are held by users only
 			in.Eligible, in.MaxActivation = true, "4h"
 		}
 		in.CanRedelegate = p.chance(35)

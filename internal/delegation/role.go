@@ -61,6 +61,7 @@ func (r *Role) Covers(other *Role) bool {
 
 // Built-in role names.
 const (
+	RoleReader     = "reader"
 	RoleAuditor    = "auditor"
 	RoleHelpdesk   = "helpdesk"
 	RoleManager    = "manager"
@@ -75,6 +76,8 @@ func BuiltinRoles() []Role {
 	roles := []Role{
 		{Name: RoleTier0, Description: "Everything, everywhere, including protected objects and the delegation configuration",
 			Actions: AllActions()},
+		{Name: RoleReader, Description: "See the objects in scope (for example everyone, so that group owners can find whom to add)",
+			Actions: []Action{DirectoryRead}},
 		{Name: RoleAuditor, Description: "Read the directory and the audit trail in scope",
 			Actions: []Action{AuditRead, DirectoryRead}},
 		{Name: RoleHelpdesk, Description: "Reset passwords, unlock accounts and update contact attributes",

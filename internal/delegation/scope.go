@@ -26,8 +26,8 @@ var relations = []Relation{RelSelf, RelDirectReports, RelOwnedGroups, RelOwnedSe
 //   - OU: the objects in an OU, and with Subtree in every OU below it (an OU scope also covers
 //     those OUs themselves);
 //   - Groups: the listed groups themselves and their members, transitively;
-//   - Filter: the users (and groups and service accounts, on the attributes they have) that
-//     match a SCIM filter, evaluated on the object's state before and after a change;
+//   - Filter: the users that match a SCIM filter, evaluated on the user's state before and
+//     after a change;
 //   - Relation: the actor themselves, their direct reports, the groups or the service accounts
 //     they own.
 //

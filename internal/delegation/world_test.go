@@ -322,10 +322,10 @@ func eligible(maxActivation string) func(*delegation.AssignmentInput) {
 func validity(from, until time.Time) func(*delegation.AssignmentInput) {
 	return func(in *delegation.AssignmentInput) {
 		if !from.IsZero() {
-			in.From = &from
+			in.From = from.Format(time.RFC3339Nano)
 		}
 		if !until.IsZero() {
-			in.Until = &until
+			in.Until = until.Format(time.RFC3339Nano)
 		}
 	}
 }
