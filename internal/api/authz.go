@@ -233,7 +233,15 @@ func (s *Server) whoCan(w http.ResponseWriter, r *http.Request) {
 	}
 	cursor := v.Get("cursor")
 	out := listView[decisionView]{Items: []decisionView{}}
-	candidates := s.authz.Candidates(action)
+	if err := s.pipeline.CatchUp(r.Context()); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	fields := q.Before
+	if fields == nil {
+		fields = q.After // a create: the OU it would be made in
+	}
+	candidates := s.authz.CandidatesFor(action, q.Target, fields)
 	if q.Target.Kind == directory.KindUser && (action == delegation.DirectoryRead || action == delegation.UserIssueToken) &&
 		!slices.Contains(candidates, q.Target.ID) {
 		// What every user may do to themselves needs no assignment.
@@ -249,11 +257,7 @@ func (s *Server) whoCan(w http.ResponseWriter, r *http.Request) {
 			continue // deleted since
 		}
 		q.Actor = delegation.Actor{Kind: delegation.ActorUser, ID: u.ID, Name: u.Name}
-		d, err := s.pipeline.Ask(r.Context(), q)
-		if err != nil {
-			s.fail(w, r, err)
-			return
-		}
+		d := s.authz.Decide(r.Context(), q)
 		if !d.Allow {
 			continue
 		}

@@ -26,7 +26,7 @@ type Authz interface {
 	Visibility(actor delegation.Actor, kind directory.Kind) (all bool, expr filter.Expr)
 	Reach(actor delegation.Actor, kind directory.Kind, action delegation.Action) (all bool, expr filter.Expr)
 	Grants(principal string) []delegation.Grant
-	Candidates(action delegation.Action) []string
+	CandidatesFor(action delegation.Action, target directory.Ref, fields map[string]any) []string
 	Escalations() []delegation.Escalation
 }
 

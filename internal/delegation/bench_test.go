@@ -90,13 +90,18 @@ func buildBenchOrg() *benchOrg {
 		} else {
 			firstOf[ou] = int32(i)
 		}
-		o.snap.Objects = append(o.snap.Objects, SnapshotObject{ID: o.userIDs[i], Kind: directory.KindUser, Status: directory.StatusActive})
+		obj := SnapshotObject{ID: o.userIDs[i], Kind: directory.KindUser, Status: directory.StatusActive, OU: o.ouIDs[ou]}
+		if m := o.manager[i]; m >= 0 {
+			obj.Manager = o.userIDs[m]
+		}
+		o.snap.Objects = append(o.snap.Objects, obj)
 	}
 	// Groups: each user in two random groups; one group in ten nested in another.
 	o.groupIDs = make([]string, benchGroups)
 	for g := range benchGroups {
 		o.groupIDs[g] = id("g", g)
-		o.snap.Objects = append(o.snap.Objects, SnapshotObject{ID: o.groupIDs[g], Kind: directory.KindGroup})
+		o.snap.Objects = append(o.snap.Objects, SnapshotObject{ID: o.groupIDs[g], Kind: directory.KindGroup,
+			OU: o.ouIDs[leaves[g%len(leaves)]], Owners: []string{o.userIDs[rng.IntN(benchUsers)]}})
 		if g%10 == 0 && g > 0 {
 			o.snap.Memberships = append(o.snap.Memberships, [2]string{o.groupIDs[rng.IntN(g)], o.groupIDs[g]})
 		}

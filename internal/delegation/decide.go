@@ -17,16 +17,28 @@ import (
 // change, protected objects are refused, and a takeover must not reach rights the actor lacks.
 func decide(st *state, q *Question, now time.Time) Decision {
 	mine := st.closure(q.Actor.ID) // the actor and every group they are in
-	return decideFor(st, q, now, mine, st.grantsOf(mine, now))
+	return decideFor(st, q, now, actorOf(st, q.Actor.ID), mine, st.grantsOf(mine, now))
 }
 
-// decideFor is decide with the actor's closure and active grants already computed.
-func decideFor(st *state, q *Question, now time.Time, mine []string, gs []grant) Decision {
+// actorOf is what the engine knows of an actor's own record (ok false when it knows nothing).
+func actorOf(st *state, id string) actorInfo {
+	info, ok := st.objects.get(id)
+	return actorInfo{known: ok, status: info.status}
+}
+
+// actorInfo is an actor's record as decide needs it.
+type actorInfo struct {
+	known  bool
+	status directory.Status
+}
+
+// decideFor is decide with the actor's record, closure and active grants already read.
+func decideFor(st *state, q *Question, now time.Time, who actorInfo, mine []string, gs []grant) Decision {
 	a := q.Actor
 	if a.Kind != ActorUser {
 		return Deny(ReasonNotAuthorized, "%s %s holds no roles", a.Kind, a.Name)
 	}
-	if info, ok := st.objects.get(a.ID); !ok || info.status != directory.StatusActive {
+	if !who.known || who.status != directory.StatusActive {
 		return Deny(ReasonActorInactive, "%s is not an active user", a.Name)
 	}
 	if d, denied := selfEscalation(q, a, mine, holdsTier0(gs) != nil); denied {
@@ -155,8 +167,9 @@ func covered(st *state, q *Question, gs []grant) (authority, Decision, bool) {
 				if q.Target.Key() == "" {
 					on = q.Target.Kind.Noun() + "s"
 				}
-				return nil, Deny(ReasonNotAuthorized, "%s holds no assignment that allows %s on %s%s",
-					q.Actor.Name, what, on, where), false
+				// Most questions end here: the message is built without fmt.
+				return nil, Decision{Reason: ReasonNotAuthorized,
+					Message: q.Actor.Name + " holds no assignment that allows " + what + " on " + on + where}, false
 			}
 		}
 	}
@@ -307,15 +320,83 @@ func takeover(st *state, q *Question, gs []grant, now time.Time) (Decision, bool
 // rightCovered reports whether one of the actor's grants includes right r (held by holder):
 // a role that covers r's role, over a scope that contains r's.
 func (st *state) rightCovered(gs []grant, actor string, r grant, holder string) bool {
+	if holdsTier0(gs) != nil {
+		return true
+	}
+	if r.role.Name == RoleTier0 {
+		return false
+	}
 	for _, g := range gs {
-		if g.role.Name == RoleTier0 {
-			return true
-		}
-		if r.role.Name != RoleTier0 && g.role.Covers(r.role) && st.contains(&g.a.Scope, actor, &r.a.Scope, holder) {
+		if g.role.Covers(r.role) && st.contains(&g.a.Scope, actor, &r.a.Scope, holder) {
 			return true
 		}
 	}
+	if r.a.Scope.Kind() == "relation" && holder != "" {
+		return st.relationCovered(gs, actor, r, holder)
+	}
 	return false
+}
+
+// relationCovered judges a relation-scoped right on the objects it reaches now (the holder's
+// reports, or the groups or service accounts they own): it is covered when, for each of them,
+// one of the actor's grants has a role that covers the right's and a scope that covers the
+// object. A holder the relation reaches nothing of holds nothing the actor lacks. Objects are
+// judged on what the engine knows of them (OU, groups, manager, owners), so a grant whose scope
+// is a filter covers none of them.
+func (st *state) relationCovered(gs []grant, actor string, r grant, holder string) bool {
+	for _, id := range st.related(r.a.Scope.Relation, holder) {
+		info, _ := st.objects.get(id)
+		sub := st.subject(directory.Ref{Kind: info.kind, ID: id}, st.fieldsOf(id))
+		if !slices.ContainsFunc(gs, func(g grant) bool { return g.role.Covers(r.role) && g.a.Scope.covers(actor, sub) }) {
+			return false
+		}
+	}
+	return true
+}
+
+// related lists the objects a relation scope held by holder reaches now.
+func (st *state) related(rel Relation, holder string) []string {
+	switch rel {
+	case RelSelf:
+		return []string{holder}
+	case RelDirectReports:
+		ids, _ := st.reports.get(holder)
+		return ids
+	case RelOwnedGroups, RelOwnedServiceAccounts:
+		want := directory.KindGroup
+		if rel == RelOwnedServiceAccounts {
+			want = directory.KindServiceAccount
+		}
+		ids, _ := st.owned.get(holder)
+		var out []string
+		for _, id := range ids {
+			if info, ok := st.objects.get(id); ok && info.kind == want {
+				out = append(out, id)
+			}
+		}
+		return out
+	}
+	return nil
+}
+
+// fieldsOf renders what the engine knows of an object as the attributes a scope reads.
+func (st *state) fieldsOf(id string) map[string]any {
+	info, _ := st.objects.get(id)
+	f := map[string]any{"protected": info.protected, "status": string(info.status)}
+	if info.ou != "" {
+		f["ou"] = map[string]string{"id": info.ou}
+	}
+	if info.manager != "" {
+		f["manager"] = map[string]string{"id": info.manager}
+	}
+	if len(info.owners) > 0 {
+		owners := make([]map[string]string, len(info.owners))
+		for i, o := range info.owners {
+			owners[i] = map[string]string{"id": o}
+		}
+		f["owners"] = owners
+	}
+	return f
 }
 
 // decideDelegation judges changes to roles and assignments: the delegation configuration.

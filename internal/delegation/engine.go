@@ -29,10 +29,12 @@ type Engine struct {
 	actors *sync.Map // actor ID -> *actorCache
 }
 
-// actorCache is an actor's closure and held assignments at one state index and time window.
+// actorCache is an actor's record, closure and held assignments at one state index and time
+// window.
 type actorCache struct {
 	index   int64
 	expires time.Time // when the first assignment in it changes activeness
+	who     actorInfo
 	mine    []string
 	gs      []grant
 }
@@ -62,6 +64,9 @@ type SnapshotObject struct {
 	Kind      directory.Kind
 	Status    directory.Status
 	Protected bool
+	OU        string
+	Manager   string   // users
+	Owners    []string // groups and service accounts
 }
 
 // Loader reads a Snapshot.
@@ -91,7 +96,8 @@ func (e *Engine) Load(ctx context.Context, l Loader) error {
 		st.ouParent.set(o[0], o[1])
 	}
 	for _, o := range snap.Objects {
-		st.objects.set(o.ID, objInfo{kind: o.Kind, status: o.Status, protected: o.Protected})
+		st.setObject(o.ID, objInfo{kind: o.Kind, status: o.Status, protected: o.Protected, ou: o.OU, manager: o.Manager,
+			owners: o.Owners})
 	}
 	st.lastIndex = snap.LastIndex
 	e.mu.Lock()
@@ -140,23 +146,24 @@ func (e *Engine) Decide(ctx context.Context, q *Question) Decision {
 	e.mu.RLock()
 	defer e.mu.RUnlock()
 	now := e.now()
-	mine, gs := e.actorGrants(q.Actor.ID, now)
-	return decideFor(e.st, q, now, mine, gs)
+	c := e.actorGrants(q.Actor.ID, now)
+	return decideFor(e.st, q, now, c.who, c.mine, c.gs)
 }
 
-// actorGrants returns the actor's closure and active assignments on the committed state,
-// from the cache when nothing changed since they were computed. The caller holds e.mu.
-func (e *Engine) actorGrants(actor string, now time.Time) ([]string, []grant) {
+// actorGrants returns the actor's record, closure and active assignments on the committed
+// state, from the cache when nothing changed since they were computed. The caller holds e.mu.
+func (e *Engine) actorGrants(actor string, now time.Time) *actorCache {
 	if v, ok := e.actors.Load(actor); ok {
 		c := v.(*actorCache)
 		if c.index == e.st.lastIndex && now.Before(c.expires) {
-			return c.mine, c.gs
+			return c
 		}
 	}
 	mine := e.st.closure(actor)
-	gs := e.st.grantsOf(mine, now)
-	e.actors.Store(actor, &actorCache{index: e.st.lastIndex, expires: e.st.nextChange(mine, now), mine: mine, gs: gs})
-	return mine, gs
+	c := &actorCache{index: e.st.lastIndex, expires: e.st.nextChange(mine, now), who: actorOf(e.st, actor), mine: mine,
+		gs: e.st.grantsOf(mine, now)}
+	e.actors.Store(actor, c)
+	return c
 }
 
 // nextChange is the first time after now at which one of the assignments held by holders

@@ -68,30 +68,38 @@ type state struct {
 	members     layer[[]string] // group ID -> its direct members
 	ouParent    layer[string]   // OU ID -> parent OU ID ("" for the root)
 	objects     layer[objInfo]  // user, group and service-account ID -> status and protection
+	reports     layer[[]string] // manager ID -> the users they manage
+	owned       layer[[]string] // user ID -> the groups and service accounts they own
 	lastIndex   int64           // the last event folded in (committed state only)
 	// tier0 memoizes tier0Holders; any change resets it (apply runs under the engine's write
 	// lock, readers fill it under the read lock).
 	tier0 atomic.Pointer[map[string]bool]
 }
 
-// objInfo is what authorization needs to know of a user, group or service account itself.
+// objInfo is what authorization needs to know of a user, group or service account itself:
+// besides its status and protection, its place and relations (OU, manager, owners), so that a
+// right held over related objects (a manager's reports, an owner's groups) can be judged on
+// those objects.
 type objInfo struct {
 	kind      directory.Kind
 	status    directory.Status // users and service accounts
 	protected bool
+	ou        string
+	manager   string   // users
+	owners    []string // groups and service accounts
 }
 
 func newState() *state {
 	return &state{roles: newLayer[*Role](), assignments: newLayer[*Assignment](), byHolder: newLayer[[]string](),
 		memberOf: newLayer[[]string](), members: newLayer[[]string](), ouParent: newLayer[string](),
-		objects: newLayer[objInfo](), lastIndex: -1}
+		objects: newLayer[objInfo](), reports: newLayer[[]string](), owned: newLayer[[]string](), lastIndex: -1}
 }
 
 // shadow returns a state that reads through s and keeps its own writes.
 func (s *state) shadow() *state {
 	return &state{roles: s.roles.shadow(), assignments: s.assignments.shadow(), byHolder: s.byHolder.shadow(),
 		memberOf: s.memberOf.shadow(), members: s.members.shadow(), ouParent: s.ouParent.shadow(),
-		objects: s.objects.shadow(), lastIndex: s.lastIndex}
+		objects: s.objects.shadow(), reports: s.reports.shadow(), owned: s.owned.shadow(), lastIndex: s.lastIndex}
 }
 
 // role returns a custom or built-in role.
@@ -188,7 +196,65 @@ func (s *state) dropPrincipal(id string) {
 	for _, a := range slices.Clone(held) {
 		s.dropAssignment(a)
 	}
+	if info, ok := s.objects.get(id); ok {
+		s.relate(id, info, objInfo{})
+	}
+	owns, _ := s.owned.get(id)
+	for _, o := range slices.Clone(owns) {
+		if info, ok := s.objects.get(o); ok {
+			next := info
+			next.owners = slices.DeleteFunc(slices.Clone(info.owners), func(x string) bool { return x == id })
+			s.setObject(o, next)
+		}
+	}
 	s.objects.del(id)
+}
+
+// setObject stores an object's info and keeps the reverse relations (reports, owned) in step.
+func (s *state) setObject(id string, info objInfo) {
+	old, _ := s.objects.get(id)
+	s.relate(id, old, info)
+	s.objects.set(id, info)
+}
+
+// relate moves id's entries in the reverse relations from what old says to what next says.
+func (s *state) relate(id string, old, next objInfo) {
+	if old.manager != next.manager {
+		if old.manager != "" {
+			s.unlink(&s.reports, old.manager, id)
+		}
+		if next.manager != "" {
+			s.link(&s.reports, next.manager, id)
+		}
+	}
+	for _, o := range old.owners {
+		if !slices.Contains(next.owners, o) {
+			s.unlink(&s.owned, o, id)
+		}
+	}
+	for _, o := range next.owners {
+		if !slices.Contains(old.owners, o) {
+			s.link(&s.owned, o, id)
+		}
+	}
+}
+
+func (s *state) link(l *layer[[]string], key, id string) {
+	ids, _ := l.get(key)
+	if !slices.Contains(ids, id) {
+		l.set(key, append(slices.Clone(ids), id))
+	}
+}
+
+func (s *state) unlink(l *layer[[]string], key, id string) {
+	ids, _ := l.get(key)
+	if i := slices.Index(ids, id); i >= 0 {
+		if ids = slices.Delete(slices.Clone(ids), i, i+1); len(ids) == 0 {
+			l.del(key)
+		} else {
+			l.set(key, ids)
+		}
+	}
 }
 
 // apply folds one applied event into the state. Events of other outcomes, and of actions that
@@ -204,7 +270,8 @@ func (s *state) apply(ev *audit.Event) {
 		s.ouParent.set(id, refID(ev.After["parent"]))
 	case OUDelete:
 		s.ouParent.del(id)
-	case UserCreate, UserUpdate, UserDisable, UserEnable, GroupCreate, GroupUpdate, SACreate, SAUpdate:
+	case UserCreate, UserUpdate, UserMove, UserDisable, UserEnable, GroupCreate, GroupUpdate, GroupMove,
+		SACreate, SAUpdate, SAMove:
 		info, _ := s.objects.get(id)
 		info.kind = directory.Kind(ev.Target.Type)
 		if st, ok := ev.After["status"].(string); ok {
@@ -213,7 +280,16 @@ func (s *state) apply(ev *audit.Event) {
 		if p, ok := ev.After["protected"].(bool); ok {
 			info.protected = p
 		}
-		s.objects.set(id, info)
+		if v, ok := ev.After["ou"]; ok {
+			info.ou = refID(v)
+		}
+		if v, ok := ev.After["manager"]; ok {
+			info.manager = refID(v)
+		}
+		if v, ok := ev.After["owners"]; ok {
+			info.owners = refIDs(v)
+		}
+		s.setObject(id, info)
 	case UserDelete, GroupDelete, SADelete:
 		s.dropPrincipal(id)
 	case GroupAddMember:

@@ -264,17 +264,29 @@ func (s *Store) AuthzSnapshot(ctx context.Context) (delegation.Snapshot, error) 
 	if snap.OUs, err = pairs("SELECT id, COALESCE(parent_id, '') FROM ous"); err != nil {
 		return snap, err
 	}
-	rows, err := c.rawQuery(ctx, `SELECT id, 'user', status, protected FROM users UNION ALL
-		SELECT id, 'group', '', protected FROM groups UNION ALL SELECT id, 'service_account', status, protected FROM service_accounts`)
+	owners := map[string][]string{}
+	for _, q := range []string{"SELECT group_id, user_id FROM group_owners", "SELECT sa_id, user_id FROM sa_owners"} {
+		ps, err := pairs(q)
+		if err != nil {
+			return snap, err
+		}
+		for _, p := range ps {
+			owners[p[0]] = append(owners[p[0]], p[1])
+		}
+	}
+	rows, err := c.rawQuery(ctx, `SELECT id, 'user', status, protected, ou_id, COALESCE(manager_id, '') FROM users UNION ALL
+		SELECT id, 'group', '', protected, ou_id, '' FROM groups UNION ALL
+		SELECT id, 'service_account', status, protected, ou_id, '' FROM service_accounts`)
 	if err != nil {
 		return snap, fmt.Errorf("store: snapshot: %w", err)
 	}
 	for rows.Next() {
 		var o delegation.SnapshotObject
-		if err := rows.Scan(&o.ID, &o.Kind, &o.Status, &o.Protected); err != nil {
+		if err := rows.Scan(&o.ID, &o.Kind, &o.Status, &o.Protected, &o.OU, &o.Manager); err != nil {
 			rows.Close()
 			return snap, fmt.Errorf("store: snapshot: %w", err)
 		}
+		o.Owners = owners[o.ID]
 		snap.Objects = append(snap.Objects, o)
 	}
 	rows.Close()
