@@ -355,66 +355,107 @@ func (s *Server) canWhat(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	stream := v.Get("stream") == "true"
+	if stream && v.Get("cursor") != "" {
+		s.fail(w, r, directory.Invalid("cursor", "is for pages: a stream returns every object"))
+		return
+	}
 	q := directory.ListQuery{Cursor: v.Get("cursor"), Limit: limit, Filter: expr}
 	if !all && expr == nil {
 		q.Filter = &filter.Nothing{}
 	}
 	k := s.kinds()[kind]
-	if stream {
-		w.Header().Set("Content-Type", "application/x-ndjson")
-		w.Header().Set("Cache-Control", "no-store")
-		w.WriteHeader(http.StatusOK)
-	}
-	enc := json.NewEncoder(w)
-	for {
-		items, next, err := s.canWhatPage(r.Context(), a, k, q)
+	// A scope that only tests where objects sit needs no attributes: list the lean facts.
+	lean := kind == directory.KindUser && filter.OnlyStructural(q.Filter)
+	if !stream {
+		objs, next, err := s.objectsPage(r.Context(), kind, q, lean)
 		if err != nil {
-			if stream {
-				s.log.ErrorContext(r.Context(), "can-what stream", "err", err)
-				return
-			}
 			s.fail(w, r, err)
 			return
 		}
-		if !stream {
-			httpx.WriteJSON(w, http.StatusOK, listView[canWhatItem]{Items: items, NextCursor: next})
+		httpx.WriteJSON(w, http.StatusOK, listView[canWhatItem]{Items: s.judge(r.Context(), a, k, objs), NextCursor: next})
+		return
+	}
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+	// The next page is read while this one is judged and written: on two cores, the stream
+	// takes about as long as the slower of the two rather than their sum.
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	type page struct {
+		objs []delegation.Object
+		err  error
+	}
+	pages := make(chan page, 1)
+	q.ByID = true // the stream's order is its own: ID order reads the rows as they were stored
+	if v.Get("limit") == "" {
+		q.Limit = directory.StreamLimit
+	}
+	go func() {
+		defer close(pages)
+		for {
+			objs, next, err := s.objectsPage(ctx, kind, q, lean)
+			select {
+			case pages <- page{objs, err}:
+			case <-ctx.Done():
+				return
+			}
+			if err != nil || next == "" {
+				return
+			}
+			q.Cursor = next
+		}
+	}()
+	enc := json.NewEncoder(w)
+	for p := range pages {
+		if p.err != nil {
+			s.log.ErrorContext(ctx, "can-what stream", "err", p.err)
 			return
 		}
-		for _, it := range items {
+		for _, it := range s.judge(ctx, a, k, p.objs) {
 			if err := enc.Encode(it); err != nil {
 				return
 			}
 		}
-		if next == "" {
-			return
-		}
-		q.Cursor = next
-		q.Limit = directory.MaxLimit
 	}
 }
 
-// canWhatPage lists one page of objects in reach and keeps those with an allowed action.
-func (s *Server) canWhatPage(ctx context.Context, a delegation.Actor, k *kindAPI, q directory.ListQuery) ([]canWhatItem, string, error) {
-	objs, next, err := s.objectsPage(ctx, k.kind, q)
-	if err != nil {
-		return nil, "", err
+// ouOwnActions and ouCreateActions split an OU's actions into those on the OU itself and the
+// creation of objects inside it.
+var ouOwnActions, ouCreateActions = func() (own, create []delegation.Action) {
+	for _, a := range kindActions[directory.KindOU] {
+		switch a {
+		case delegation.UserCreate, delegation.GroupCreate, delegation.SACreate, delegation.OUCreate:
+			create = append(create, a)
+		default:
+			own = append(own, a)
+		}
 	}
+	return own, create
+}()
+
+// judge keeps the objects on which the actor may take an action, with those actions.
+func (s *Server) judge(ctx context.Context, a delegation.Actor, k *kindAPI, objs []delegation.Object) []canWhatItem {
 	items := make([]canWhatItem, 0, len(objs))
+	onObject, inOU := kindActions[k.kind], []delegation.Action(nil)
+	if k.kind == directory.KindOU {
+		onObject, inOU = ouOwnActions, ouCreateActions
+	}
 	for _, o := range objs {
 		item := canWhatItem{Object: viewRef(o.Ref)}
-		for _, action := range kindActions[k.kind] {
-			qq := &delegation.Question{Actor: a, Action: action, Target: o.Ref, Before: o.Fields, After: o.Fields}
-			if k.kind == directory.KindOU && action != delegation.DirectoryRead && action != delegation.OUUpdate &&
-				action != delegation.OUMove && action != delegation.OUDelete {
-				created, _ := action.Kind()
-				key := "ou"
-				if action == delegation.OUCreate {
-					key = "parent"
-				}
-				qq = &delegation.Question{Actor: a, Action: action, Target: directory.Ref{Kind: created},
-					After: map[string]any{key: map[string]string{"id": o.Ref.ID, "name": o.Ref.Name}}}
+		for _, action := range s.authz.Allowed(ctx, a, o, onObject) {
+			item.Actions = append(item.Actions, string(action))
+		}
+		// Creating an object in an OU is asked of the new object, placed in the OU.
+		for _, action := range inOU {
+			created, _ := action.Kind()
+			key := "ou"
+			if action == delegation.OUCreate {
+				key = "parent"
 			}
-			if s.authz.Decide(ctx, qq).Allow {
+			q := &delegation.Question{Actor: a, Action: action, Target: directory.Ref{Kind: created},
+				After: map[string]any{key: map[string]string{"id": o.Ref.ID, "name": o.Ref.Name}}}
+			if s.authz.Decide(ctx, q).Allow {
 				item.Actions = append(item.Actions, string(action))
 			}
 		}
@@ -422,14 +463,22 @@ func (s *Server) canWhatPage(ctx context.Context, a delegation.Actor, k *kindAPI
 			items = append(items, item)
 		}
 	}
-	return items, next, nil
+	return items
 }
 
-// objectsPage lists a page of objects of kind with their attributes.
-func (s *Server) objectsPage(ctx context.Context, kind directory.Kind, q directory.ListQuery) ([]delegation.Object, string, error) {
+// objectsPage lists a page of objects of kind with their attributes (for users, with lean, only
+// the facts a structural scope looks at).
+func (s *Server) objectsPage(ctx context.Context, kind directory.Kind, q directory.ListQuery, lean bool) ([]delegation.Object, string, error) {
 	var out []delegation.Object
 	switch kind {
 	case directory.KindUser:
+		if lean {
+			p, err := s.dir.ListUserFacts(ctx, q)
+			for _, u := range p.Items {
+				out = append(out, delegation.Object{Ref: u.Ref(), Fields: u.FactFields()})
+			}
+			return out, p.Next, err
+		}
 		p, err := s.dir.ListUsers(ctx, q)
 		for _, u := range p.Items {
 			out = append(out, delegation.Object{Ref: u.Ref(), Fields: u.Fields()})
@@ -528,7 +577,7 @@ func (s *Server) previewAssignment(w http.ResponseWriter, r *http.Request, in de
 			s.fail(w, r, err)
 			return
 		}
-		objs, _, err := s.objectsPage(r.Context(), kind, directory.ListQuery{Filter: expr, Limit: 10})
+		objs, _, err := s.objectsPage(r.Context(), kind, directory.ListQuery{Filter: expr, Limit: 10}, false)
 		if err != nil {
 			s.fail(w, r, err)
 			return

@@ -285,6 +285,8 @@ func TestAuthzCanWhat(t *testing.T) {
 					}
 				}
 			}},
+		{name: "stream refuses a cursor", req: request{Method: "GET", Path: "/api/v1/authz/can-what?stream=true&cursor=abc", As: "helen"},
+			status: 422, field: "cursor"},
 		{name: "stream refused as a problem", req: request{Method: "GET", Path: "/api/v1/authz/can-what?stream=true&actor=sam", As: "helen"},
 			status: 403, code: "not_authorized"},
 	})

@@ -23,6 +23,7 @@ import (
 // Authz is what the API asks the delegation engine beyond single decisions.
 type Authz interface {
 	Decide(ctx context.Context, q *delegation.Question) delegation.Decision
+	Allowed(ctx context.Context, actor delegation.Actor, obj delegation.Object, actions []delegation.Action) []delegation.Action
 	Visibility(actor delegation.Actor, kind directory.Kind) (all bool, expr filter.Expr)
 	Reach(actor delegation.Actor, kind directory.Kind, action delegation.Action) (all bool, expr filter.Expr)
 	Grants(principal string) []delegation.Grant

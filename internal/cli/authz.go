@@ -185,6 +185,9 @@ func (e *env) canWhatCommand(f *clientFlags) *cobra.Command {
 			if all && stream {
 				return fmt.Errorf("give --all or --stream, not both")
 			}
+			if stream && cursor != "" {
+				return fmt.Errorf("--cursor is for pages: --stream returns everything")
+			}
 			v := url.Values{"actor": {actor}, "type": {typ}}
 			if stream {
 				return c.streamCanWhat(cmd.Context(), e, nonEmpty(v))

@@ -229,6 +229,7 @@ func TestAuthzCommands(t *testing.T) {
 		{name: "can-what stream", as: "helen", args: []string{"authz", "can-what", "--stream"},
 			out: []string{"TYPE", "user  helen", "directory.read,user.issue_token", "user  sam"}},
 		{name: "can-what stream and all", args: []string{"authz", "can-what", "--stream", "--all"}, code: 1, errOut: "not both"},
+		{name: "can-what stream and cursor", args: []string{"authz", "can-what", "--stream", "--cursor", "abc"}, code: 1, errOut: "--cursor is for pages"},
 		{name: "can-what stream denied", as: "helen", args: []string{"authz", "can-what", "--actor", "audrey", "--stream"}, code: 3,
 			errOut: "(not_authorized)"},
 		{name: "can-what bad type", args: []string{"authz", "can-what", "--type", "robot"}, code: 1, errOut: "type:"},

@@ -17,7 +17,7 @@ import (
 // change, protected objects are refused, and a takeover must not reach rights the actor lacks.
 func decide(st *state, q *Question, now time.Time) Decision {
 	mine := st.closure(q.Actor.ID) // the actor and every group they are in
-	return decideFor(st, q, now, actorOf(st, q.Actor.ID), mine, st.grantsOf(mine, now))
+	return decideFor(st, q, now, actorOf(st, q.Actor.ID), mine, st.grantsOf(mine, now), nil)
 }
 
 // actorOf is what the engine knows of an actor's own record (ok false when it knows nothing).
@@ -32,8 +32,9 @@ type actorInfo struct {
 	status directory.Status
 }
 
-// decideFor is decide with the actor's record, closure and active grants already read.
-func decideFor(st *state, q *Question, now time.Time, who actorInfo, mine []string, gs []grant) Decision {
+// decideFor is decide with the actor's record, closure and active grants already read; sub,
+// when not nil, is the target as q.Before has it, shared by several questions on one object.
+func decideFor(st *state, q *Question, now time.Time, who actorInfo, mine []string, gs []grant, sub *subject) Decision {
 	a := q.Actor
 	if a.Kind != ActorUser {
 		return Deny(ReasonNotAuthorized, "%s %s holds no roles", a.Kind, a.Name)
@@ -57,12 +58,14 @@ func decideFor(st *state, q *Question, now time.Time, who actorInfo, mine []stri
 	if q.Action == AuditRead {
 		return decideAuditRead(st, gs)
 	}
-	auth, d, ok := covered(st, q, gs)
+	auth, d, ok := covered(st, q, gs, sub)
 	if !ok {
 		return d
 	}
-	if d, denied := protectedTarget(st, q); denied && q.Action != DirectoryRead { // protection guards changes, not reads
-		return d
+	if q.Action != DirectoryRead { // protection guards changes, not reads
+		if d, denied := protectedTarget(st, q, sub); denied {
+			return d
+		}
 	}
 	if d, denied := takeover(st, q, gs, now); denied {
 		return d
@@ -139,12 +142,16 @@ func sameMap(a, b map[string]any) bool {
 }
 
 // covered checks that for every requirement, every state of the target is covered by some
-// grant whose role allows it; and for a new member, that the actor can see them.
-func covered(st *state, q *Question, gs []grant) (authority, Decision, bool) {
+// grant whose role allows it; and for a new member, that the actor can see them. shared, when
+// not nil, is the subject of q.Before, for a caller that wants only the verdict.
+func covered(st *state, q *Question, gs []grant, shared *subject) (authority, Decision, bool) {
 	var auth authority
 	for _, req := range requirements(q) {
 		for i, fields := range states(q) {
-			sub := st.subject(q.Target, fields)
+			sub := shared
+			if sub == nil || !sameMap(sub.fields, fields) {
+				sub = st.subject(q.Target, fields)
+			}
 			found := false
 			for _, g := range gs {
 				if g.role.Allows(req.action) && (req.attr == "" || g.role.AllowsAttribute(req.attr)) &&
@@ -153,6 +160,9 @@ func covered(st *state, q *Question, gs []grant) (authority, Decision, bool) {
 					found = true
 					break
 				}
+			}
+			if !found && shared != nil { // Allowed wants only the verdict
+				return nil, Decision{Reason: ReasonNotAuthorized}, false
 			}
 			if !found {
 				what := string(req.action)
@@ -213,8 +223,9 @@ func selfEscalation(q *Question, a Actor, mine []string, tier0 bool) (Decision, 
 }
 
 // protectedTarget refuses, for anyone but tier-0, protected objects, the holders of tier-0, and
-// changes to the protected flag itself.
-func protectedTarget(st *state, q *Question) (Decision, bool) {
+// changes to the protected flag itself. sub, when not nil, is the target's subject, which
+// remembers what the engine knows of it.
+func protectedTarget(st *state, q *Question, sub *subject) (Decision, bool) {
 	for _, fields := range []map[string]any{q.Before, q.After} {
 		if p, _ := fields["protected"].(bool); p {
 			return Deny(ReasonProtected, "%s %s is protected: only a tier-0 admin may change it", q.Target.Kind.Noun(), q.Target), true
@@ -231,7 +242,16 @@ func protectedTarget(st *state, q *Question) (Decision, bool) {
 		if r.ID == "" {
 			continue
 		}
-		if info, ok := st.objects.get(r.ID); ok && info.protected {
+		var (
+			info objInfo
+			ok   bool
+		)
+		if sub != nil && r.ID == sub.id {
+			info, ok = sub.info()
+		} else {
+			info, ok = st.objects.get(r.ID)
+		}
+		if ok && info.protected {
 			return Deny(ReasonProtected, "%s %s is protected: only a tier-0 admin may change it", r.Kind.Noun(), r), true
 		}
 		if st.tier0Holders()[r.ID] {
@@ -449,7 +469,7 @@ func decideDelegation(st *state, q *Question, gs []grant) Decision {
 	if role.Name == RoleTier0 {
 		return Deny(ReasonProtected, "only a tier-0 admin may grant %s", RoleTier0)
 	}
-	if d, denied := protectedTarget(st, &Question{Actor: q.Actor, Target: as.Holder}); denied {
+	if d, denied := protectedTarget(st, &Question{Actor: q.Actor, Target: as.Holder}, nil); denied {
 		return d
 	}
 	if q.Member != nil && !slices.ContainsFunc(gs, func(g grant) bool {

@@ -147,7 +147,27 @@ func (e *Engine) Decide(ctx context.Context, q *Question) Decision {
 	defer e.mu.RUnlock()
 	now := e.now()
 	c := e.actorGrants(q.Actor.ID, now)
-	return decideFor(e.st, q, now, c.who, c.mine, c.gs)
+	return decideFor(e.st, q, now, c.who, c.mine, c.gs, nil)
+}
+
+// Allowed returns those of actions that actor may take on obj as it is (the question a listing
+// of what one may do asks: Before and After are obj's fields). It judges them as Decide would,
+// sharing the work the questions have in common: the actor's grants and the scopes' answers on
+// the object.
+func (e *Engine) Allowed(ctx context.Context, actor Actor, obj Object, actions []Action) []Action {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	now := e.now()
+	c := e.actorGrants(actor.ID, now)
+	sub := e.st.subject(obj.Ref, obj.Fields)
+	var out []Action
+	for _, action := range actions {
+		q := Question{Actor: actor, Action: action, Target: obj.Ref, Before: obj.Fields, After: obj.Fields}
+		if decideFor(e.st, &q, now, c.who, c.mine, c.gs, sub).Allow {
+			out = append(out, action)
+		}
+	}
+	return out
 }
 
 // actorGrants returns the actor's record, closure and active assignments on the committed

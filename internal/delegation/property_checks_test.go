@@ -413,6 +413,34 @@ func (p *prop) checkCanWhat() {
 					}
 				}
 			}
+			p.checkAllowed(actor, kind)
+		}
+	}
+}
+
+// checkAllowed holds Allowed (what can-what asks per object) to Decide asked once per action;
+// for users, when the actor's reach only tests where objects sit, also on the lean fields the
+// API then lists (directory.User.FactFields).
+func (p *prop) checkAllowed(actor string, kind directory.Kind) {
+	w, a := p.w, p.actor(actor)
+	_, reach := w.eng.Reach(a, kind, "")
+	lean := kind == directory.KindUser && filter.OnlyStructural(reach)
+	for _, o := range p.objectsOf(kind) {
+		ref, f := p.fields(o)
+		var want []delegation.Action
+		for _, action := range kindActions[kind] {
+			if w.eng.Decide(w.ctx, &delegation.Question{Actor: a, Action: action, Target: ref, Before: f, After: f}).Allow {
+				want = append(want, action)
+			}
+		}
+		if got := w.eng.Allowed(w.ctx, a, delegation.Object{Ref: ref, Fields: f}, kindActions[kind]); !slices.Equal(got, want) {
+			p.fail("%s: Allowed on %s %s says %v, Decide %v", a.Name, kind, ref, got, want)
+		}
+		if lean {
+			u := p.m.users[o.id]
+			if got := w.eng.Allowed(w.ctx, a, delegation.Object{Ref: ref, Fields: u.FactFields()}, kindActions[kind]); !slices.Equal(got, want) {
+				p.fail("%s: Allowed on the facts of user %s says %v, on all its fields %v", a.Name, ref, got, want)
+			}
 		}
 	}
 }

@@ -18,6 +18,20 @@ type subject struct {
 	chain, groups []string
 	chainDone     bool
 	groupsDone    bool
+	known         objInfo
+	knownOK       bool
+	knownDone     bool
+	// covered remembers the last scopes judged on the subject, for the several actions
+	// Allowed asks about one object (a fixed array: a single question allocates nothing).
+	covered  [4]coverMemo
+	nCovered int
+}
+
+// coverMemo is one scope's answer on a subject, for one actor.
+type coverMemo struct {
+	scope  *Scope
+	actor  string
+	result bool
 }
 
 func (st *state) subject(ref directory.Ref, fields map[string]any) *subject {
@@ -71,6 +85,15 @@ func (s *subject) ouChain() []string {
 		id = parent
 	}
 	return s.chain
+}
+
+// info is what the engine knows of the subject's object (ok false when nothing).
+func (s *subject) info() (objInfo, bool) {
+	if !s.knownDone {
+		s.known, s.knownOK = s.st.objects.get(s.id)
+		s.knownDone = true
+	}
+	return s.known, s.knownOK
 }
 
 // groupIDs is the subject's own ID and every group it belongs to, transitively.
@@ -175,5 +198,15 @@ func (s *Scope) build(actor string, kind directory.Kind) filter.Expr {
 
 // covers reports whether the scope, held by actor, covers the subject.
 func (s *Scope) covers(actor string, sub *subject) bool {
-	return filter.Match(s.exprFor(actor, sub.kind), sub.get)
+	for _, m := range sub.covered[:sub.nCovered] {
+		if m.scope == s && m.actor == actor {
+			return m.result
+		}
+	}
+	ok := filter.Match(s.exprFor(actor, sub.kind), sub.get)
+	sub.covered[sub.nCovered%len(sub.covered)] = coverMemo{scope: s, actor: actor, result: ok}
+	if sub.nCovered < len(sub.covered) {
+		sub.nCovered++
+	}
+	return ok
 }

@@ -87,3 +87,19 @@ func stringList(v any, ok bool) []string {
 	}
 	return nil
 }
+
+// OnlyStructural reports whether e tests nothing but where objects sit (no attribute
+// comparison), so that an object's place, without its attributes, is enough to evaluate it.
+func OnlyStructural(e Expr) bool {
+	switch e := e.(type) {
+	case nil, *Within, *MemberOf, *Related, *Nothing:
+		return true
+	case *And:
+		return OnlyStructural(e.Left) && OnlyStructural(e.Right)
+	case *Or:
+		return OnlyStructural(e.Left) && OnlyStructural(e.Right)
+	case *Not:
+		return OnlyStructural(e.X)
+	}
+	return false
+}

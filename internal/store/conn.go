@@ -24,6 +24,12 @@ type dialect struct {
 	// jsonText extracts the string member key of a JSON text column; key has been checked
 	// to hold only letters, digits, _ and -.
 	jsonText func(col, key string) string
+	// perRow marks a column so that the planner tests it row by row instead of reaching
+	// rows through an index on it. SQLite keeps no statistics: given an index on an object's
+	// OU it would fetch a whole subtree and sort it for every page, where walking the page's
+	// order and testing each row against the subtree's OUs (a set it computes once) is what
+	// serves a large scope. PostgreSQL plans from statistics and is left to choose.
+	perRow func(col string) string
 	// lockSQL takes a transaction-scoped lock on a named resource, or is empty when the
 	// engine's single writer already serializes every write transaction.
 	lockSQL string
@@ -33,10 +39,12 @@ var (
 	sqliteDialect = &dialect{
 		name: "sqlite", fold: "deputy_fold",
 		jsonText: func(col, key string) string { return fmt.Sprintf(`json_extract(%s, '$."%s"')`, col, key) },
+		perRow:   func(col string) string { return "+" + col }, // SQLite's way to set an index aside
 	}
 	postgresDialect = &dialect{
 		name: "postgres", dollar: true, fold: "lower", collate: ` COLLATE "C"`,
 		jsonText: func(col, key string) string { return fmt.Sprintf("(%s::jsonb ->> '%s')", col, key) },
+		perRow:   func(col string) string { return col },
 		// Keys are scoped to the schema, so installations sharing a database (or tests in
 		// schemas of their own) do not serialize each other.
 		lockSQL: "SELECT pg_advisory_xact_lock(hashtext(current_schema()), ?)",

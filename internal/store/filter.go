@@ -64,7 +64,7 @@ func (c *conn) where(e filter.Expr, fm fieldMap) (string, []any, error) {
 			args = append(args, a...)
 			return s, err
 		case *filter.Within, *filter.MemberOf, *filter.Related, *filter.Nothing:
-			s, a := structural(e, fm)
+			s, a := structural(e, fm, c.d)
 			args = append(args, a...)
 			return s, nil
 		}
@@ -85,7 +85,7 @@ func binary(e filter.Expr) (filter.Expr, filter.Expr, string) {
 // structural translates the structural filter nodes (delegation scopes) for the kind whose
 // field map is fm. A node the kind cannot satisfy (a manager on a group) selects nothing, as
 // filter.Match does.
-func structural(e filter.Expr, fm fieldMap) (string, []any) {
+func structural(e filter.Expr, fm fieldMap, d *dialect) (string, []any) {
 	id := fm["$id"].expr
 	switch e := e.(type) {
 	case *filter.Within:
@@ -94,11 +94,12 @@ func structural(e filter.Expr, fm fieldMap) (string, []any) {
 			return "1=0", nil
 		}
 		if !e.Subtree {
-			return ou + ".id = ?", []any{e.OU}
+			return d.perRow(ou) + " = ?", []any{e.OU}
 		}
-		// The OU itself or below it; the root's subtree is everything.
-		return "EXISTS (SELECT 1 FROM ous w WHERE w.id = ? AND (w.id = " + ou + ".id OR w.path_key = '' OR substr(" + ou +
-			".path_key, 1, length(w.path_key) + 1) = w.path_key || '/'))", []any{e.OU}
+		// The OU itself or below it (the root's subtree is everything): the subtree's OUs are
+		// selected once, and each row's OU looked up among them.
+		return d.perRow(ou) + " IN (SELECT x.id FROM ous w JOIN ous x ON x.id = w.id OR w.path_key = '' OR " +
+			"substr(x.path_key, 1, length(w.path_key) + 1) = w.path_key || '/' WHERE w.id = ?)", []any{e.OU}
 	case *filter.MemberOf:
 		if len(e.Groups) == 0 {
 			return "1=0", nil
@@ -246,7 +247,7 @@ var (
 		"id": {"o.id", colKey}, "name": {"o.name", colFold}, "path": {"o.path_key", colPath},
 		"parent": {"p.path_key", colPath}, "protected": {"o.protected", colBool},
 		"created": {"o.created_at", colTime}, "updated": {"o.updated_at", colTime},
-		"$id": {"o.id", 0}, "$ou": {"o", 0},
+		"$id": {"o.id", 0}, "$ou": {"o.id", 0},
 	}
 	userFields = fieldMap{
 		"id": {"u.id", colKey}, "username": {"u.username_key", colKey}, "given_name": {"u.given_name", colFold},
@@ -258,19 +259,19 @@ var (
 		"status": {"u.status", colKey}, "ou": {"o.path_key", colPath}, "protected": {"u.protected", colBool},
 		"created": {"u.created_at", colTime}, "updated": {"u.updated_at", colTime},
 		"last_sign_in": {"u.last_sign_in_at", colTime}, "attributes.": {"u.attributes", colJSON},
-		"$id": {"u.id", 0}, "$ou": {"o", 0}, "$manager": {"u.manager_id", 0},
+		"$id": {"u.id", 0}, "$ou": {"u.ou_id", 0}, "$manager": {"u.manager_id", 0},
 	}
 	groupFields = fieldMap{
 		"id": {"g.id", colKey}, "name": {"g.name_key", colKey}, "description": {"g.description", colFold},
 		"ou": {"o.path_key", colPath}, "protected": {"g.protected", colBool},
 		"created": {"g.created_at", colTime}, "updated": {"g.updated_at", colTime},
-		"$id": {"g.id", 0}, "$ou": {"o", 0}, "$owners": {"SELECT group_id FROM group_owners WHERE user_id = ?", 0},
+		"$id": {"g.id", 0}, "$ou": {"g.ou_id", 0}, "$owners": {"SELECT group_id FROM group_owners WHERE user_id = ?", 0},
 	}
 	saFields = fieldMap{
 		"id": {"s.id", colKey}, "name": {"s.name_key", colKey}, "description": {"s.description", colFold},
 		"ou": {"o.path_key", colPath}, "status": {"s.status", colKey}, "protected": {"s.protected", colBool},
 		"created": {"s.created_at", colTime}, "updated": {"s.updated_at", colTime},
-		"$id": {"s.id", 0}, "$ou": {"o", 0}, "$owners": {"SELECT sa_id FROM sa_owners WHERE user_id = ?", 0},
+		"$id": {"s.id", 0}, "$ou": {"s.ou_id", 0}, "$owners": {"SELECT sa_id FROM sa_owners WHERE user_id = ?", 0},
 	}
 	memberFields = fieldMap{
 		"id": {"gm.member_id", colKey}, "name": {memberNameKey, colKey}, "type": {"gm.member_type", colKey},

@@ -50,13 +50,14 @@ func decodeCursor(s string) (cursor, error) {
 	return c, nil
 }
 
-// clampLimit applies the page-size bounds.
+// clampLimit applies the page-size bounds (the API has already refused more than MaxLimit from a
+// client; internal readers may ask for up to StreamLimit).
 func clampLimit(n int) int {
 	switch {
 	case n <= 0:
 		return directory.DefaultLimit
-	case n > directory.MaxLimit:
-		return directory.MaxLimit
+	case n > directory.StreamLimit:
+		return directory.StreamLimit
 	}
 	return n
 }
@@ -86,8 +87,13 @@ func list[T any](ctx context.Context, c *conn, spec listSpec, q directory.ListQu
 		if err != nil {
 			return directory.Page[T]{}, err
 		}
-		conds = append(conds, fmt.Sprintf("(%[1]s%[3]s > ? OR (%[1]s = ? AND %[2]s%[3]s > ?))", spec.sortKey, spec.tieKey, c.d.collate))
-		args = append(args, cur.Key, cur.Key, cur.Tie)
+		if q.ByID {
+			conds = append(conds, fmt.Sprintf("%s%s > ?", spec.tieKey, c.d.collate))
+			args = append(args, cur.Tie)
+		} else {
+			conds = append(conds, fmt.Sprintf("(%[1]s%[3]s > ? OR (%[1]s = ? AND %[2]s%[3]s > ?))", spec.sortKey, spec.tieKey, c.d.collate))
+			args = append(args, cur.Key, cur.Key, cur.Tie)
+		}
 	}
 	limit := clampLimit(q.Limit)
 	var b strings.Builder
@@ -95,7 +101,11 @@ func list[T any](ctx context.Context, c *conn, spec listSpec, q directory.ListQu
 	if len(conds) > 0 {
 		b.WriteString(" WHERE " + strings.Join(conds, " AND "))
 	}
-	fmt.Fprintf(&b, " ORDER BY %s%s, %s%s LIMIT %d", spec.sortKey, c.d.collate, spec.tieKey, c.d.collate, limit+1)
+	if q.ByID {
+		fmt.Fprintf(&b, " ORDER BY %s%s LIMIT %d", spec.tieKey, c.d.collate, limit+1)
+	} else {
+		fmt.Fprintf(&b, " ORDER BY %s%s, %s%s LIMIT %d", spec.sortKey, c.d.collate, spec.tieKey, c.d.collate, limit+1)
+	}
 
 	rows, err := c.rawQuery(ctx, b.String(), args...)
 	if err != nil {

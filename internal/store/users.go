@@ -212,3 +212,24 @@ func (t *tx) SoleOwnerOf(ctx context.Context, id string) ([]directory.Ref, error
 	}
 	return refs, rows.Err()
 }
+
+// userFactCols are the user columns authorization reads (no custom attributes, names or
+// contact data): what a scope that is not a filter, and the guardrails, look at.
+const userFactCols = `u.id, u.username, u.status, u.ou_id, COALESCE(u.manager_id, ''), u.protected, u.username_key`
+
+// ListUserFacts lists users like ListUsers, with only the fields authorization reads (ID,
+// username, status, OU ID, manager ID, protection): cheaper when many users are judged, as
+// can-what does, and enough unless a filter scope must see their attributes. Its filter may only
+// hold structural nodes (filter.OnlyStructural): nothing else is joined.
+func (c *conn) ListUserFacts(ctx context.Context, q directory.ListQuery) (directory.Page[directory.User], error) {
+	spec := listSpec{cols: userFactCols, from: `FROM users u`, sortKey: "u.username_key",
+		tieKey: "u.id", fields: userFields}
+	return list(ctx, c, spec, q, func(r rowScanner) (directory.User, cursor, error) {
+		var (
+			u   directory.User
+			key string
+		)
+		err := r.Scan(&u.ID, &u.Username, &u.Status, &u.OUID, &u.ManagerID, &u.Protected, &key)
+		return u, cursor{Key: key, Tie: u.ID}, err
+	})
+}
