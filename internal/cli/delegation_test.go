@@ -2,6 +2,7 @@ package cli_test
 
 import (
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -262,6 +263,7 @@ func TestAuthzCommands(t *testing.T) {
 		}
 		names = append(names, it.Object.Name)
 	}
+	slices.Sort(names) // a stream comes in no particular order
 	if strings.Join(names, ",") != "helen,mona,sam" {
 		t.Errorf("streamed %v", names)
 	}

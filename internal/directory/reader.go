@@ -51,15 +51,11 @@ func (r Relations) Fields() map[string]any {
 }
 
 // ListQuery selects a page of objects. Filter is checked against the kind's schema; Cursor is
-// the opaque value a previous page returned; Limit is clamped to [1, MaxLimit]. Pages come in
-// name order, or with ByID in ID order: no use to a reader, but cheaper when a whole list is read
-// for its contents (IDs are time-ordered, so the rows are read in the order they were stored).
-// A cursor is only good for the order it was made in.
+// the opaque value a previous page returned; Limit is clamped to [1, MaxLimit].
 type ListQuery struct {
 	Filter filter.Expr
 	Cursor string
 	Limit  int
-	ByID   bool
 }
 
 // Page size bounds. MaxLimit bounds what a client may ask for; StreamLimit is the largest page
@@ -83,10 +79,12 @@ type Reader interface {
 	ListOUs(ctx context.Context, q ListQuery) (Page[OU], error)
 	User(ctx context.Context, ref Ref) (User, error)
 	ListUsers(ctx context.Context, q ListQuery) (Page[User], error)
-	// ListUserFacts lists users with only ID, username, status, OU ID, manager ID and
-	// protection set: enough to judge scopes that are not attribute filters, for less. Its
-	// filter may hold only structural nodes (filter.OnlyStructural).
-	ListUserFacts(ctx context.Context, q ListQuery) (Page[User], error)
+	// EachUserFact calls fn for every user f selects, in no particular order, with only ID,
+	// username, status, OU ID, manager ID and protection set: enough to judge scopes that are
+	// not attribute filters, for far less than a list in name order costs (the query may use
+	// an index on the filter, and nothing is sorted). f may hold only structural nodes
+	// (filter.OnlyStructural). An error from fn stops the scan and is returned.
+	EachUserFact(ctx context.Context, f filter.Expr, fn func(User) error) error
 	// UserMemberships lists the groups an object (user, service account or group) belongs to,
 	// directly and through nesting.
 	Memberships(ctx context.Context, member Ref) ([]Membership, error)

@@ -34,8 +34,13 @@ type fieldMap map[string]column
 
 // where translates a checked filter into a SQL condition with "?" arguments. Its semantics are
 // filter.Match's: string comparisons are case-insensitive, an absent value equals nothing and
-// only "ne" holds for it.
-func (c *conn) where(e filter.Expr, fm fieldMap) (string, []any, error) {
+// only "ne" holds for it. ordered says the query walks a sort order page by page (see
+// dialect.perRow); an unordered one leaves the planner every index.
+func (c *conn) where(e filter.Expr, fm fieldMap, ordered bool) (string, []any, error) {
+	perRow := func(col string) string { return col }
+	if ordered {
+		perRow = c.d.perRow
+	}
 	var args []any
 	var build func(filter.Expr) (string, error)
 	build = func(e filter.Expr) (string, error) {
@@ -64,7 +69,7 @@ func (c *conn) where(e filter.Expr, fm fieldMap) (string, []any, error) {
 			args = append(args, a...)
 			return s, err
 		case *filter.Within, *filter.MemberOf, *filter.Related, *filter.Nothing:
-			s, a := structural(e, fm, c.d)
+			s, a := structural(e, fm, perRow)
 			args = append(args, a...)
 			return s, nil
 		}
@@ -85,7 +90,7 @@ func binary(e filter.Expr) (filter.Expr, filter.Expr, string) {
 // structural translates the structural filter nodes (delegation scopes) for the kind whose
 // field map is fm. A node the kind cannot satisfy (a manager on a group) selects nothing, as
 // filter.Match does.
-func structural(e filter.Expr, fm fieldMap, d *dialect) (string, []any) {
+func structural(e filter.Expr, fm fieldMap, perRow func(string) string) (string, []any) {
 	id := fm["$id"].expr
 	switch e := e.(type) {
 	case *filter.Within:
@@ -94,11 +99,11 @@ func structural(e filter.Expr, fm fieldMap, d *dialect) (string, []any) {
 			return "1=0", nil
 		}
 		if !e.Subtree {
-			return d.perRow(ou) + " = ?", []any{e.OU}
+			return perRow(ou) + " = ?", []any{e.OU}
 		}
 		// The OU itself or below it (the root's subtree is everything): the subtree's OUs are
 		// selected once, and each row's OU looked up among them.
-		return d.perRow(ou) + " IN (SELECT x.id FROM ous w JOIN ous x ON x.id = w.id OR w.path_key = '' OR " +
+		return perRow(ou) + " IN (SELECT x.id FROM ous w JOIN ous x ON x.id = w.id OR w.path_key = '' OR " +
 			"substr(x.path_key, 1, length(w.path_key) + 1) = w.path_key || '/' WHERE w.id = ?)", []any{e.OU}
 	case *filter.MemberOf:
 		if len(e.Groups) == 0 {

@@ -75,7 +75,7 @@ func list[T any](ctx context.Context, c *conn, spec listSpec, q directory.ListQu
 		args = append(args, spec.args...)
 	}
 	if q.Filter != nil {
-		w, wargs, err := c.where(q.Filter, spec.fields)
+		w, wargs, err := c.where(q.Filter, spec.fields, true)
 		if err != nil {
 			return directory.Page[T]{}, err
 		}
@@ -87,13 +87,8 @@ func list[T any](ctx context.Context, c *conn, spec listSpec, q directory.ListQu
 		if err != nil {
 			return directory.Page[T]{}, err
 		}
-		if q.ByID {
-			conds = append(conds, fmt.Sprintf("%s%s > ?", spec.tieKey, c.d.collate))
-			args = append(args, cur.Tie)
-		} else {
-			conds = append(conds, fmt.Sprintf("(%[1]s%[3]s > ? OR (%[1]s = ? AND %[2]s%[3]s > ?))", spec.sortKey, spec.tieKey, c.d.collate))
-			args = append(args, cur.Key, cur.Key, cur.Tie)
-		}
+		conds = append(conds, fmt.Sprintf("(%[1]s%[3]s > ? OR (%[1]s = ? AND %[2]s%[3]s > ?))", spec.sortKey, spec.tieKey, c.d.collate))
+		args = append(args, cur.Key, cur.Key, cur.Tie)
 	}
 	limit := clampLimit(q.Limit)
 	var b strings.Builder
@@ -101,11 +96,7 @@ func list[T any](ctx context.Context, c *conn, spec listSpec, q directory.ListQu
 	if len(conds) > 0 {
 		b.WriteString(" WHERE " + strings.Join(conds, " AND "))
 	}
-	if q.ByID {
-		fmt.Fprintf(&b, " ORDER BY %s%s LIMIT %d", spec.tieKey, c.d.collate, limit+1)
-	} else {
-		fmt.Fprintf(&b, " ORDER BY %s%s, %s%s LIMIT %d", spec.sortKey, c.d.collate, spec.tieKey, c.d.collate, limit+1)
-	}
+	fmt.Fprintf(&b, " ORDER BY %s%s, %s%s LIMIT %d", spec.sortKey, c.d.collate, spec.tieKey, c.d.collate, limit+1)
 
 	rows, err := c.rawQuery(ctx, b.String(), args...)
 	if err != nil {
@@ -157,7 +148,7 @@ func (c *conn) Count(ctx context.Context, kind directory.Kind, q directory.ListQ
 	if !ok {
 		return 0, fmt.Errorf("store: cannot count %s objects", kind)
 	}
-	w, args, err := c.where(q.Filter, spec.fields)
+	w, args, err := c.where(q.Filter, spec.fields, false)
 	if err != nil {
 		return 0, err
 	}

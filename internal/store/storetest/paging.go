@@ -2,9 +2,9 @@ package storetest
 
 import (
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"reflect"
-	"slices"
 	"testing"
 
 	"github.com/deputy-iam/deputy/internal/directory"
@@ -126,40 +126,32 @@ func testPagination(t *testing.T, f *fixture) {
 		})
 	}
 
-	// In ID order the same objects come, sorted by ID, at any page size; user facts list the
-	// users with the fields they promise, in both orders.
-	wholeUsers := pageAll(t, directory.MaxLimit, users, userID, nil)
-	byID := slices.Sorted(slices.Values(wholeUsers))
-	facts := func(q directory.ListQuery) (directory.Page[directory.User], error) {
-		return f.st.ListUserFacts(f.ctx, q)
-	}
-	for _, size := range []int{1, 5, directory.MaxLimit} {
-		ordered := func(list func(directory.ListQuery) (directory.Page[directory.User], error)) func(directory.ListQuery) (directory.Page[directory.User], error) {
-			return func(q directory.ListQuery) (directory.Page[directory.User], error) { q.ByID = true; return list(q) }
-		}
-		if got := pageAll(t, size, ordered(users), userID, nil); !reflect.DeepEqual(got, byID) {
-			t.Errorf("users in ID order, pages of %d: %v, want %v", size, got, byID)
-		}
-		if got := pageAll(t, size, ordered(facts), userID, nil); !reflect.DeepEqual(got, byID) {
-			t.Errorf("user facts in ID order, pages of %d: %v, want %v", size, got, byID)
-		}
-		if got := pageAll(t, size, facts, userID, nil); !reflect.DeepEqual(got, wholeUsers) {
-			t.Errorf("user facts, pages of %d: %v, want %v", size, got, wholeUsers)
-		}
-	}
+	// User facts are every user, with the fields they promise; a filter that reads attributes
+	// is refused rather than half applied.
 	full, err := f.st.ListUsers(f.ctx, directory.ListQuery{Limit: directory.MaxLimit})
 	if err != nil {
 		t.Fatal(err)
 	}
-	lean, err := f.st.ListUserFacts(f.ctx, directory.ListQuery{Limit: directory.MaxLimit})
-	if err != nil || len(lean.Items) != len(full.Items) {
-		t.Fatalf("user facts: %d items, %v; want %d", len(lean.Items), err, len(full.Items))
+	facts := map[string]directory.User{}
+	if err := f.st.EachUserFact(f.ctx, nil, func(u directory.User) error { facts[u.ID] = u; return nil }); err != nil {
+		t.Fatal(err)
 	}
-	for i, u := range full.Items {
+	if len(facts) != len(full.Items) {
+		t.Errorf("user facts: %d users, want %d", len(facts), len(full.Items))
+	}
+	for _, u := range full.Items {
 		want := directory.User{ID: u.ID, Username: u.Username, Status: u.Status, OUID: u.OUID, ManagerID: u.ManagerID, Protected: u.Protected}
-		if !reflect.DeepEqual(lean.Items[i], want) {
-			t.Errorf("facts of %s: %+v, want %+v", u.Username, lean.Items[i], want)
+		if !reflect.DeepEqual(facts[u.ID], want) {
+			t.Errorf("facts of %s: %+v, want %+v", u.Username, facts[u.ID], want)
 		}
+	}
+	if err := f.st.EachUserFact(f.ctx, f.parse(`department eq "x"`, directory.UserSchema), func(directory.User) error { return nil }); err == nil {
+		t.Error("user facts under an attribute filter: no error")
+	}
+	stop := errors.New("stop")
+	n := 0
+	if err := f.st.EachUserFact(f.ctx, nil, func(directory.User) error { n++; return stop }); !errors.Is(err, stop) || n != 1 {
+		t.Errorf("user facts stopped by fn: %v after %d users", err, n)
 	}
 
 	// A default limit applies when none is given.
