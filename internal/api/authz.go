@@ -400,8 +400,11 @@ func (s *Server) canWhat(w http.ResponseWriter, r *http.Request) {
 				return ctx.Err()
 			}
 		})
-		if err != nil && ctx.Err() == nil {
-			pages <- page{err: err}
+		if err != nil {
+			select {
+			case pages <- page{err: err}:
+			case <-ctx.Done(): // the writer has gone
+			}
 		}
 	}()
 	enc := json.NewEncoder(w)

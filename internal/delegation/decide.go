@@ -380,16 +380,14 @@ func (st *state) related(rel Relation, holder string) []string {
 	case RelSelf:
 		return []string{holder}
 	case RelDirectReports:
-		ids, _ := st.reports.get(holder)
-		return ids
+		return st.reports.ids(holder)
 	case RelOwnedGroups, RelOwnedServiceAccounts:
 		want := directory.KindGroup
 		if rel == RelOwnedServiceAccounts {
 			want = directory.KindServiceAccount
 		}
-		ids, _ := st.owned.get(holder)
 		var out []string
-		for _, id := range ids {
+		for _, id := range st.owned.ids(holder) {
 			if info, ok := st.objects.get(id); ok && info.kind == want {
 				out = append(out, id)
 			}

@@ -115,8 +115,7 @@ func (st *state) usersUnder(principal string) []string {
 		if info, ok := st.objects.get(id); ok && info.kind == directory.KindUser && info.status == directory.StatusActive {
 			out = append(out, id)
 		}
-		members, _ := st.members.get(id)
-		for _, m := range members {
+		for _, m := range st.members.ids(id) {
 			if !seen[m] {
 				seen[m] = true
 				queue = append(queue, m)

@@ -56,6 +56,101 @@ func (l *layer[V]) del(k string) {
 	l.gone[k] = true
 }
 
+// setLayer maps keys to sets of IDs (a group's members, a manager's reports), layered like
+// layer. The base's sets change in place; a shadow records what it adds and removes, ID by ID,
+// over the base's sets: a change to a set of a million IDs costs what a change to a set of one
+// does, where copying the set on write would make loading a large group quadratic.
+type setLayer struct {
+	base           map[string]map[string]struct{}
+	added, removed map[string]map[string]struct{} // a shadow's own changes
+}
+
+func newSetLayer() setLayer { return setLayer{base: map[string]map[string]struct{}{}} }
+
+// shadow returns a set layer that reads through l and records its own changes.
+func (l setLayer) shadow() setLayer {
+	return setLayer{base: l.base, added: map[string]map[string]struct{}{}, removed: map[string]map[string]struct{}{}}
+}
+
+func (l *setLayer) has(key, id string) bool {
+	if l.added != nil {
+		if _, ok := l.added[key][id]; ok {
+			return true
+		}
+		if _, ok := l.removed[key][id]; ok {
+			return false
+		}
+	}
+	_, ok := l.base[key][id]
+	return ok
+}
+
+// put adds id to key's set and reports whether it was not there.
+func (l *setLayer) put(key, id string) bool {
+	if l.has(key, id) {
+		return false
+	}
+	switch {
+	case l.added == nil:
+		addTo(l.base, key, id)
+	case dropFrom(l.removed, key, id): // it is in the base: no longer removed
+	default:
+		addTo(l.added, key, id)
+	}
+	return true
+}
+
+// drop removes id from key's set and reports whether it was there.
+func (l *setLayer) drop(key, id string) bool {
+	if !l.has(key, id) {
+		return false
+	}
+	switch {
+	case l.added == nil:
+		dropFrom(l.base, key, id)
+	case dropFrom(l.added, key, id): // the shadow's own addition
+	default:
+		addTo(l.removed, key, id)
+	}
+	return true
+}
+
+// ids returns key's set, in no particular order.
+func (l *setLayer) ids(key string) []string {
+	var out []string
+	for id := range l.base[key] {
+		if _, gone := l.removed[key][id]; !gone {
+			out = append(out, id)
+		}
+	}
+	for id := range l.added[key] {
+		out = append(out, id)
+	}
+	return out
+}
+
+func addTo(m map[string]map[string]struct{}, key, id string) {
+	set, ok := m[key]
+	if !ok {
+		set = map[string]struct{}{}
+		m[key] = set
+	}
+	set[id] = struct{}{}
+}
+
+// dropFrom removes id from key's set in m (and an emptied set) and reports whether it was there.
+func dropFrom(m map[string]map[string]struct{}, key, id string) bool {
+	set, ok := m[key]
+	if _, in := set[id]; !ok || !in {
+		return false
+	}
+	delete(set, id)
+	if len(set) == 0 {
+		delete(m, key)
+	}
+	return true
+}
+
 // state is what authorization depends on, kept in memory: roles, assignments, the membership
 // graph, the OU tree and users' status. It is a projection of the audit log: every applied
 // event that changes one of these is folded in by apply, the same way for a write transaction's
@@ -65,11 +160,11 @@ type state struct {
 	assignments layer[*Assignment]
 	byHolder    layer[[]string] // holder ID -> assignment IDs
 	memberOf    layer[[]string] // principal ID -> groups it is a direct member of
-	members     layer[[]string] // group ID -> its direct members
+	members     setLayer        // group ID -> its direct members
 	ouParent    layer[string]   // OU ID -> parent OU ID ("" for the root)
 	objects     layer[objInfo]  // user, group and service-account ID -> status and protection
-	reports     layer[[]string] // manager ID -> the users they manage
-	owned       layer[[]string] // user ID -> the groups and service accounts they own
+	reports     setLayer        // manager ID -> the users they manage
+	owned       setLayer        // user ID -> the groups and service accounts they own
 	lastIndex   int64           // the last event folded in (committed state only)
 	// tier0 memoizes tier0Holders; any change resets it (apply runs under the engine's write
 	// lock, readers fill it under the read lock).
@@ -91,8 +186,8 @@ type objInfo struct {
 
 func newState() *state {
 	return &state{roles: newLayer[*Role](), assignments: newLayer[*Assignment](), byHolder: newLayer[[]string](),
-		memberOf: newLayer[[]string](), members: newLayer[[]string](), ouParent: newLayer[string](),
-		objects: newLayer[objInfo](), reports: newLayer[[]string](), owned: newLayer[[]string](), lastIndex: -1}
+		memberOf: newLayer[[]string](), members: newSetLayer(), ouParent: newLayer[string](),
+		objects: newLayer[objInfo](), reports: newSetLayer(), owned: newSetLayer(), lastIndex: -1}
 }
 
 // shadow returns a state that reads through s and keeps its own writes.
@@ -156,10 +251,7 @@ func (s *state) addMember(group, member string) {
 	if !slices.Contains(groups, group) {
 		s.memberOf.set(member, append(slices.Clone(groups), group))
 	}
-	ms, _ := s.members.get(group)
-	if !slices.Contains(ms, member) {
-		s.members.set(group, append(slices.Clone(ms), member))
-	}
+	s.members.put(group, member)
 }
 
 func (s *state) removeMember(group, member string) {
@@ -171,14 +263,7 @@ func (s *state) removeMember(group, member string) {
 			s.memberOf.set(member, groups)
 		}
 	}
-	if ms, _ := s.members.get(group); slices.Contains(ms, member) {
-		ms = slices.DeleteFunc(slices.Clone(ms), func(m string) bool { return m == member })
-		if len(ms) == 0 {
-			s.members.del(group)
-		} else {
-			s.members.set(group, ms)
-		}
-	}
+	s.members.drop(group, member)
 }
 
 // dropPrincipal removes a deleted user, group or service account: its memberships, its members
@@ -188,8 +273,7 @@ func (s *state) dropPrincipal(id string) {
 	for _, g := range slices.Clone(groups) {
 		s.removeMember(g, id)
 	}
-	members, _ := s.members.get(id)
-	for _, m := range slices.Clone(members) {
+	for _, m := range s.members.ids(id) {
 		s.removeMember(id, m)
 	}
 	held, _ := s.byHolder.get(id)
@@ -199,8 +283,7 @@ func (s *state) dropPrincipal(id string) {
 	if info, ok := s.objects.get(id); ok {
 		s.relate(id, info, objInfo{})
 	}
-	owns, _ := s.owned.get(id)
-	for _, o := range slices.Clone(owns) {
+	for _, o := range s.owned.ids(id) {
 		if info, ok := s.objects.get(o); ok {
 			next := info
 			next.owners = slices.DeleteFunc(slices.Clone(info.owners), func(x string) bool { return x == id })
@@ -221,38 +304,20 @@ func (s *state) setObject(id string, info objInfo) {
 func (s *state) relate(id string, old, next objInfo) {
 	if old.manager != next.manager {
 		if old.manager != "" {
-			s.unlink(&s.reports, old.manager, id)
+			s.reports.drop(old.manager, id)
 		}
 		if next.manager != "" {
-			s.link(&s.reports, next.manager, id)
+			s.reports.put(next.manager, id)
 		}
 	}
 	for _, o := range old.owners {
 		if !slices.Contains(next.owners, o) {
-			s.unlink(&s.owned, o, id)
+			s.owned.drop(o, id)
 		}
 	}
 	for _, o := range next.owners {
 		if !slices.Contains(old.owners, o) {
-			s.link(&s.owned, o, id)
-		}
-	}
-}
-
-func (s *state) link(l *layer[[]string], key, id string) {
-	ids, _ := l.get(key)
-	if !slices.Contains(ids, id) {
-		l.set(key, append(slices.Clone(ids), id))
-	}
-}
-
-func (s *state) unlink(l *layer[[]string], key, id string) {
-	ids, _ := l.get(key)
-	if i := slices.Index(ids, id); i >= 0 {
-		if ids = slices.Delete(slices.Clone(ids), i, i+1); len(ids) == 0 {
-			l.del(key)
-		} else {
-			l.set(key, ids)
+			s.owned.put(o, id)
 		}
 	}
 }
@@ -357,8 +422,7 @@ func (s *state) tier0Holders() map[string]bool {
 		}
 	})
 	for i := 0; i < len(queue); i++ {
-		members, _ := s.members.get(queue[i])
-		for _, m := range members {
+		for _, m := range s.members.ids(queue[i]) {
 			if !holders[m] {
 				holders[m] = true
 				queue = append(queue, m)
