@@ -12,7 +12,8 @@ import (
 	"github.com/deputy-iam/deputy/internal/filter"
 )
 
-// AppendEvent gives the event the next index and stores its canonical encoding. The index is
+// AppendEvent gives the event the next index, stores its canonical encoding and appends it to
+// the Merkle log (its leaf hash and the tree nodes it completes), all in the transaction. The index is
 // one past the largest stored, read under the audit lock that every write transaction holds
 // from its start to its commit (see InTx): appenders are serialized, so indexes are dense and
 // follow commit order.
@@ -27,12 +28,16 @@ func (t *tx) AppendEvent(ctx context.Context, e *audit.Event) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
+	leaf := audit.LeafHash(body)
 	_, err = t.exec(ctx, `INSERT INTO audit_events (idx, at, actor_id, actor_name, action, target_type, target_id,
-		target_name, outcome, transport, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		target_name, outcome, transport, body, leaf) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		e.Index, micros(e.Time), e.Actor.ID, e.Actor.Name, e.Action, e.Target.Type, e.Target.ID, e.Target.Name,
-		string(e.Outcome), e.Transport, body)
+		string(e.Outcome), e.Transport, body, leaf)
 	if err != nil {
 		return 0, fmt.Errorf("store: append audit event: %w", err)
+	}
+	if err := t.appendLeaf(ctx, e.Index, leaf); err != nil {
+		return 0, err
 	}
 	t.nextEvent++
 	return e.Index, nil

@@ -24,6 +24,7 @@ type Store struct {
 	wcache  *stmtCache // SQLite: statements prepared on the writer
 	closers []*sql.DB
 	log     *slog.Logger
+	tail    logTail // the audit log's committed edge
 }
 
 // Open connects to the database at dsn: a "postgres://" or "postgresql://" URL selects
@@ -47,6 +48,10 @@ func Open(ctx context.Context, dsn string, log *slog.Logger) (*Store, error) {
 	}
 	s.log = log
 	if err := s.migrate(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	if err := s.fillLeaves(ctx); err != nil {
 		s.Close()
 		return nil, err
 	}
@@ -98,7 +103,7 @@ func (s *Store) InTx(ctx context.Context, fn func(tx change.Tx) error) error {
 	if err != nil {
 		return fmt.Errorf("store: begin: %w", err)
 	}
-	t := &tx{conn: &conn{d: s.d, db: s.write, tx: sqlTx, cache: s.wcache}}
+	t := &tx{conn: &conn{d: s.d, db: s.write, tx: sqlTx, cache: s.wcache}, tail: &s.tail}
 	// Every write transaction appends to the audit log, whose indexes must be dense and in
 	// commit order, so writers take the audit lock first and hold it to commit. Taking it
 	// first, before any row lock, is what keeps a transaction of several ops from deadlocking
@@ -116,6 +121,7 @@ func (s *Store) InTx(ctx context.Context, fn func(tx change.Tx) error) error {
 	if err := sqlTx.Commit(); err != nil {
 		return fmt.Errorf("store: commit: %w", err)
 	}
+	s.tail.committed(t.app)
 	return nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/deputy-iam/deputy/internal/audit"
 	"github.com/deputy-iam/deputy/internal/change"
 	"github.com/deputy-iam/deputy/internal/directory"
 )
@@ -17,6 +18,9 @@ type tx struct {
 	// the transaction has read it (0 before).
 	nextEvent int64
 	memo      memo
+	// tail is the store's committed log edge; app the transaction's own, from its first append.
+	tail *logTail
+	app  *audit.Appender
 }
 
 // checkUpdated interprets the result of an optimistic "UPDATE ... WHERE id = ? AND version = ?":
@@ -51,7 +55,7 @@ func (t *tx) Savepoint(ctx context.Context, fn func() error) error {
 	}
 	if err := fn(); err != nil {
 		// What fn read into the memo, or wrote, may be undone now: forget it all.
-		t.memo, t.nextEvent = memo{}, 0
+		t.memo, t.nextEvent, t.app = memo{}, 0, nil
 		if _, rerr := t.exec(ctx, "ROLLBACK TO SAVEPOINT op"); rerr != nil {
 			return fmt.Errorf("%w: roll back to savepoint: %w (after: %w)", change.ErrTxBroken, rerr, err)
 		}

@@ -51,6 +51,7 @@ func Run(t *testing.T, open func(t *testing.T) *store.Store) {
 		{"Pagination", testPagination},
 		{"AuditTrail", testAuditTrail},
 		{"AuditQueries", testAuditQueries},
+		{"MerkleLog", testMerkleLog},
 		{"Outbox", testOutbox},
 		{"Tokens", testTokens},
 		{"SchemaVersion", testSchemaVersion},

@@ -1,0 +1,241 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/transparency-dev/merkle/compact"
+
+	"github.com/deputy-iam/deputy/internal/audit"
+	"github.com/deputy-iam/deputy/internal/change"
+)
+
+// logTail is the committed right edge of the Merkle log, kept between transactions so that
+// appending needs no read of the tree. A transaction appends to a clone and hands it back when
+// it commits; after a rollback, or when another process appended meanwhile (PostgreSQL), the
+// sizes differ and the next transaction reloads the edge from the stored nodes.
+type logTail struct {
+	mu  sync.Mutex
+	app *audit.Appender
+}
+
+// appender returns the appender a transaction continues from at size.
+func (l *logTail) appender(ctx context.Context, t *tx, size int64) (*audit.Appender, error) {
+	l.mu.Lock()
+	cached := l.app
+	l.mu.Unlock()
+	if cached != nil && cached.Size() == uint64(size) {
+		return cached.Clone(), nil
+	}
+	r, err := audit.Tree{Src: t.conn}.Range(ctx, uint64(size))
+	if err != nil {
+		return nil, fmt.Errorf("store: load the audit log's edge: %w", err)
+	}
+	return audit.NewAppender(r), nil
+}
+
+// committed records a committed transaction's appender as the new edge.
+func (l *logTail) committed(app *audit.Appender) {
+	if app == nil {
+		return
+	}
+	l.mu.Lock()
+	l.app = app
+	l.mu.Unlock()
+}
+
+// appendLeaf adds an event's leaf to the log within the transaction: the stored nodes it
+// completes are written beside the event.
+func (t *tx) appendLeaf(ctx context.Context, index int64, leaf []byte) error {
+	if t.app == nil {
+		app, err := t.tail.appender(ctx, t, index)
+		if err != nil {
+			return err
+		}
+		t.app = app
+	}
+	if t.app.Size() != uint64(index) {
+		return fmt.Errorf("%w: audit log edge at %d, appending %d", change.ErrTxBroken, t.app.Size(), index)
+	}
+	nodes, err := t.app.Append(leaf)
+	if err != nil {
+		return fmt.Errorf("store: append to the audit log: %w", err)
+	}
+	for _, n := range nodes {
+		if _, err := t.exec(ctx, "INSERT INTO audit_nodes (level, idx, hash) VALUES (?, ?, ?)",
+			int64(n.ID.Level), int64(n.ID.Index), n.Hash); err != nil {
+			return fmt.Errorf("store: store audit log node: %w", err)
+		}
+	}
+	return nil
+}
+
+// StoredNodes implements audit.NodeSource.
+func (c *conn) StoredNodes(ctx context.Context, ids []compact.NodeID) ([][]byte, error) {
+	out := make([][]byte, len(ids))
+	for i, id := range ids {
+		err := c.queryRow(ctx, "SELECT hash FROM audit_nodes WHERE level = ? AND idx = ?", int64(id.Level), int64(id.Index)).Scan(&out[i])
+		if err != nil {
+			return nil, fmt.Errorf("store: audit log node %d/%d: %w", id.Level, id.Index, err)
+		}
+	}
+	return out, nil
+}
+
+// LeafHashes implements audit.NodeSource.
+func (c *conn) LeafHashes(ctx context.Context, begin, end uint64) ([][]byte, error) {
+	rows, err := c.query(ctx, "SELECT leaf FROM audit_events WHERE idx >= ? AND idx < ? ORDER BY idx", int64(begin), int64(end))
+	if err != nil {
+		return nil, fmt.Errorf("store: audit leaves: %w", err)
+	}
+	defer rows.Close()
+	out := make([][]byte, 0, end-begin)
+	for rows.Next() {
+		var h []byte
+		if err := rows.Scan(&h); err != nil {
+			return nil, fmt.Errorf("store: audit leaves: %w", err)
+		}
+		out = append(out, h)
+	}
+	return out, rows.Err()
+}
+
+// LogSize returns the number of events in the audit log.
+func (c *conn) LogSize(ctx context.Context) (uint64, error) {
+	var n int64
+	if err := c.queryRow(ctx, "SELECT COALESCE(MAX(idx), -1) + 1 FROM audit_events").Scan(&n); err != nil {
+		return 0, fmt.Errorf("store: audit log size: %w", err)
+	}
+	return uint64(n), nil
+}
+
+// EachLeaf calls fn with every event's canonical encoding and stored leaf hash, in index order,
+// for verification.
+func (c *conn) EachLeaf(ctx context.Context, fn func(body, leaf []byte) error) error {
+	rows, err := c.rawQuery(ctx, "SELECT body, leaf FROM audit_events ORDER BY idx")
+	if err != nil {
+		return fmt.Errorf("store: read the audit log: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var body, leaf []byte
+		if err := rows.Scan(&body, &leaf); err != nil {
+			return fmt.Errorf("store: read the audit log: %w", err)
+		}
+		if err := fn(body, leaf); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// AllNodes returns every stored interior node, for verification.
+func (c *conn) AllNodes(ctx context.Context) (map[compact.NodeID][]byte, error) {
+	rows, err := c.rawQuery(ctx, "SELECT level, idx, hash FROM audit_nodes")
+	if err != nil {
+		return nil, fmt.Errorf("store: read the audit log's nodes: %w", err)
+	}
+	defer rows.Close()
+	out := map[compact.NodeID][]byte{}
+	for rows.Next() {
+		var level, idx int64
+		var h []byte
+		if err := rows.Scan(&level, &idx, &h); err != nil {
+			return nil, fmt.Errorf("store: read the audit log's nodes: %w", err)
+		}
+		out[compact.NewNodeID(uint(level), uint64(idx))] = h
+	}
+	return out, rows.Err()
+}
+
+// SaveCheckpoint stores a signed checkpoint (once per size).
+func (s *Store) SaveCheckpoint(ctx context.Context, cp audit.Checkpoint, signed []byte) error {
+	return s.writer(ctx, func(c *conn) error {
+		_, err := c.exec(ctx, "INSERT INTO audit_checkpoints (size, root, signed, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (size) DO NOTHING",
+			int64(cp.Size), cp.Root, string(signed), micros(nowUTC()))
+		if err != nil {
+			return fmt.Errorf("store: save checkpoint %d: %w", cp.Size, err)
+		}
+		return nil
+	})
+}
+
+// LatestCheckpoint returns the signed checkpoint of the largest size, or nil when there is none.
+func (c *conn) LatestCheckpoint(ctx context.Context) ([]byte, error) {
+	var signed string
+	err := c.queryRow(ctx, "SELECT signed FROM audit_checkpoints ORDER BY size DESC LIMIT 1").Scan(&signed)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: latest checkpoint: %w", err)
+	}
+	return []byte(signed), nil
+}
+
+// Checkpoints returns every stored signed checkpoint, smallest size first.
+func (c *conn) Checkpoints(ctx context.Context) ([][]byte, error) {
+	rows, err := c.rawQuery(ctx, "SELECT signed FROM audit_checkpoints ORDER BY size")
+	if err != nil {
+		return nil, fmt.Errorf("store: checkpoints: %w", err)
+	}
+	defer rows.Close()
+	var out [][]byte
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			return nil, fmt.Errorf("store: checkpoints: %w", err)
+		}
+		out = append(out, []byte(s))
+	}
+	return out, rows.Err()
+}
+
+// fillLeaves gives events logged before the Merkle log existed (schema version 2) their leaf
+// hashes and nodes, once, when the store opens.
+func (s *Store) fillLeaves(ctx context.Context) error {
+	var first sql.NullInt64
+	if err := s.queryRow(ctx, "SELECT MIN(idx) FROM audit_events WHERE leaf IS NULL").Scan(&first); err != nil {
+		return fmt.Errorf("store: find unlogged events: %w", err)
+	}
+	if !first.Valid {
+		return nil
+	}
+	return s.InTx(ctx, func(ct change.Tx) error {
+		t := ct.(*tx)
+		var bodies [][]byte
+		rows, err := t.query(ctx, "SELECT body FROM audit_events WHERE idx >= ? ORDER BY idx", first.Int64)
+		if err != nil {
+			return fmt.Errorf("store: fill audit leaves: %w", err)
+		}
+		for rows.Next() {
+			var b []byte
+			if err := rows.Scan(&b); err != nil {
+				rows.Close()
+				return fmt.Errorf("store: fill audit leaves: %w", err)
+			}
+			bodies = append(bodies, b)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("store: fill audit leaves: %w", err)
+		}
+		for k, b := range bodies {
+			idx := first.Int64 + int64(k)
+			leaf := audit.LeafHash(b)
+			if _, err := t.exec(ctx, "UPDATE audit_events SET leaf = ? WHERE idx = ?", leaf, idx); err != nil {
+				return fmt.Errorf("store: fill audit leaf %d: %w", idx, err)
+			}
+			if err := t.appendLeaf(ctx, idx, leaf); err != nil {
+				return err
+			}
+		}
+		if s.log != nil {
+			s.log.Info("store: audit events added to the Merkle log", "from", first.Int64, "count", len(bodies))
+		}
+		return nil
+	})
+}
