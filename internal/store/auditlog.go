@@ -194,48 +194,42 @@ func (c *conn) Checkpoints(ctx context.Context) ([][]byte, error) {
 	return out, rows.Err()
 }
 
-// fillLeaves gives events logged before the Merkle log existed (schema version 2) their leaf
-// hashes and nodes, once, when the store opens.
-func (s *Store) fillLeaves(ctx context.Context) error {
-	var first sql.NullInt64
-	if err := s.queryRow(ctx, "SELECT MIN(idx) FROM audit_events WHERE leaf IS NULL").Scan(&first); err != nil {
-		return fmt.Errorf("store: find unlogged events: %w", err)
+// fillLeaves gives the events logged before the Merkle log existed (schema version 2) their
+// leaf hashes and tree nodes, in the migration's transaction. It runs once: an event found
+// without a leaf later was added outside the log, and verification reports it.
+func fillLeaves(ctx context.Context, s *Store, t *tx) error {
+	rows, err := t.query(ctx, "SELECT idx, body FROM audit_events ORDER BY idx")
+	if err != nil {
+		return fmt.Errorf("fill audit leaves: %w", err)
 	}
-	if !first.Valid {
-		return nil
+	type ev struct {
+		idx  int64
+		body []byte
 	}
-	return s.InTx(ctx, func(ct change.Tx) error {
-		t := ct.(*tx)
-		var bodies [][]byte
-		rows, err := t.query(ctx, "SELECT body FROM audit_events WHERE idx >= ? ORDER BY idx", first.Int64)
-		if err != nil {
-			return fmt.Errorf("store: fill audit leaves: %w", err)
+	var evs []ev
+	for rows.Next() {
+		var e ev
+		if err := rows.Scan(&e.idx, &e.body); err != nil {
+			rows.Close()
+			return fmt.Errorf("fill audit leaves: %w", err)
 		}
-		for rows.Next() {
-			var b []byte
-			if err := rows.Scan(&b); err != nil {
-				rows.Close()
-				return fmt.Errorf("store: fill audit leaves: %w", err)
-			}
-			bodies = append(bodies, b)
+		evs = append(evs, e)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("fill audit leaves: %w", err)
+	}
+	for _, e := range evs {
+		leaf := audit.LeafHash(e.body)
+		if _, err := t.exec(ctx, "UPDATE audit_events SET leaf = ? WHERE idx = ?", leaf, e.idx); err != nil {
+			return fmt.Errorf("fill audit leaf %d: %w", e.idx, err)
 		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return fmt.Errorf("store: fill audit leaves: %w", err)
+		if err := t.appendLeaf(ctx, e.idx, leaf); err != nil {
+			return err
 		}
-		for k, b := range bodies {
-			idx := first.Int64 + int64(k)
-			leaf := audit.LeafHash(b)
-			if _, err := t.exec(ctx, "UPDATE audit_events SET leaf = ? WHERE idx = ?", leaf, idx); err != nil {
-				return fmt.Errorf("store: fill audit leaf %d: %w", idx, err)
-			}
-			if err := t.appendLeaf(ctx, idx, leaf); err != nil {
-				return err
-			}
-		}
-		if s.log != nil {
-			s.log.Info("store: audit events added to the Merkle log", "from", first.Int64, "count", len(bodies))
-		}
-		return nil
-	})
+	}
+	if len(evs) > 0 && s.log != nil {
+		s.log.Info("store: audit events added to the Merkle log", "count", len(evs))
+	}
+	return nil
 }

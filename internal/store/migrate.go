@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"embed"
 	"fmt"
 	"io/fs"
@@ -99,6 +100,11 @@ func (s *Store) migrateOne(ctx context.Context, ms []migration) (bool, error) {
 	if _, err := tx.ExecContext(ctx, m.sql); err != nil {
 		return false, fmt.Errorf("store: migration %s: %w", m.name, err)
 	}
+	if hook := afterMigration[m.version]; hook != nil {
+		if err := hook(ctx, s, s.wrapTx(tx)); err != nil {
+			return false, fmt.Errorf("store: migration %s: %w", m.name, err)
+		}
+	}
 	if _, err := tx.ExecContext(ctx, s.d.rebind("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)"),
 		m.version, m.name, time.Now().UnixMicro()); err != nil {
 		return false, fmt.Errorf("store: record migration %s: %w", m.name, err)
@@ -110,6 +116,17 @@ func (s *Store) migrateOne(ctx context.Context, ms []migration) (bool, error) {
 		s.log.Info("store: migrated", "version", m.version, "name", m.name, "dialect", s.d.name)
 	}
 	return false, nil
+}
+
+// afterMigration holds the Go steps of migrations, run in the migration's transaction after its
+// SQL: what SQL alone cannot compute.
+var afterMigration = map[int]func(ctx context.Context, s *Store, t *tx) error{
+	3: fillLeaves,
+}
+
+// wrapTx gives a migration's transaction the store's write methods.
+func (s *Store) wrapTx(sqlTx *sql.Tx) *tx {
+	return &tx{conn: &conn{d: s.d, db: s.write, tx: sqlTx, cache: s.wcache}, tail: &s.tail}
 }
 
 // SchemaVersion returns the number of the last applied migration.

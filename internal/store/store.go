@@ -51,10 +51,6 @@ func Open(ctx context.Context, dsn string, log *slog.Logger) (*Store, error) {
 		s.Close()
 		return nil, err
 	}
-	if err := s.fillLeaves(ctx); err != nil {
-		s.Close()
-		return nil, err
-	}
 	return s, nil
 }
 
@@ -103,7 +99,7 @@ func (s *Store) InTx(ctx context.Context, fn func(tx change.Tx) error) error {
 	if err != nil {
 		return fmt.Errorf("store: begin: %w", err)
 	}
-	t := &tx{conn: &conn{d: s.d, db: s.write, tx: sqlTx, cache: s.wcache}, tail: &s.tail}
+	t := s.wrapTx(sqlTx)
 	// Every write transaction appends to the audit log, whose indexes must be dense and in
 	// commit order, so writers take the audit lock first and hold it to commit. Taking it
 	// first, before any row lock, is what keeps a transaction of several ops from deadlocking

@@ -1,9 +1,12 @@
 package store_test
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"testing"
 
+	"github.com/deputy-iam/deputy/internal/audit"
 	"github.com/deputy-iam/deputy/internal/change"
 	"github.com/deputy-iam/deputy/internal/delegation"
 	"github.com/deputy-iam/deputy/internal/directory"
@@ -72,5 +75,51 @@ func TestMigrations(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestMerkleMigration takes a database with events back to schema version 2 (no leaf hashes, no
+// tree) and reopens it: migration 3 gives every event its leaf and the tree its nodes, and the
+// log verifies.
+func TestMerkleMigration(t *testing.T) {
+	ctx := context.Background()
+	dsn := storetest.SQLiteDSN(t)
+	st, err := store.Open(ctx, dsn, storetest.Logger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := storetest.Bootstrap(t, st)
+	for i := range 40 {
+		if _, err := env.Pipeline.Submit(ctx, env.Admin, change.Meta{Transport: "test"},
+			change.Op{Action: delegation.OUCreate, OU: &directory.OUInput{Name: fmt.Sprintf("ou%d", i)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := audit.Tree{Src: st}.Root(ctx, 41)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{"DROP TABLE audit_nodes", "DROP TABLE audit_checkpoints", "ALTER TABLE audit_events DROP COLUMN leaf",
+		"DELETE FROM schema_migrations WHERE version = 3"} {
+		if err := st.ExecRaw(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	st.Close()
+	again := storetest.Open(t, dsn)
+	size, err := again.LogSize(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := audit.NewVerifier(nil)
+	if err := again.EachLeaf(ctx, v.AddStored); err != nil {
+		t.Fatalf("after the migration: %v", err)
+	}
+	got, err := v.Finish()
+	if err != nil || got.Size != size || size < 41 {
+		t.Fatalf("verified %d of %d: %v", got.Size, size, err)
+	}
+	if root, err := (audit.Tree{Src: again}).Root(ctx, 41); err != nil || !bytes.Equal(root, want) {
+		t.Fatalf("root after the migration %x (%v), before %x", root, err, want)
 	}
 }
