@@ -37,7 +37,8 @@ type env struct {
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	dir := t.TempDir()
-	cfg := config.Config{DataDir: dir, SigningKey: filepath.Join(dir, "audit-signing.key"), Addr: "127.0.0.1:0",
+	cfg := config.Config{DataDir: dir, SigningKey: filepath.Join(dir, "audit-signing.key"),
+		CheckpointFile: filepath.Join(dir, "audit-checkpoints"), Addr: "127.0.0.1:0",
 		LogLevel: "error", LogFormat: "text", ShutdownTimeout: 5 * time.Second}
 	ctx := context.Background()
 	a, err := app.Open(ctx, cfg, slog.New(slog.DiscardHandler))

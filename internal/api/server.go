@@ -38,6 +38,7 @@ type Server struct {
 	dir      directory.Reader
 	deleg    delegation.Reader
 	audit    audit.Reader
+	evidence Evidence
 	log      *slog.Logger
 }
 
@@ -121,6 +122,10 @@ func (s *Server) Register(mux *http.ServeMux, auth func(http.Handler) http.Handl
 
 	route("GET /api/v1/audit/events", s.listEvents)
 	route("GET /api/v1/audit/events/{index}", s.getEvent)
+	route("GET /api/v1/audit/checkpoint", s.getCheckpoint)
+	route("POST /api/v1/audit/checkpoint", s.signCheckpoint)
+	route("GET /api/v1/audit/proof/inclusion", s.proveInclusion)
+	route("GET /api/v1/audit/proof/consistency", s.proveConsistency)
 
 }
 

@@ -7,8 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"io/fs"
 	"net"
 	"net/http"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -31,6 +34,8 @@ type App struct {
 	Store    *store.Store
 	Pipeline *change.Pipeline
 	Engine   *delegation.Engine
+	// Evidence signs checkpoints and builds proofs; nil until the signing key exists (init).
+	Evidence *audit.Evidence
 	Log      *slog.Logger
 	registry *prometheus.Registry
 }
@@ -57,7 +62,33 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 		return nil, err
 	}
 	p := change.New(st, engine, log, change.WithObserver(observe))
-	return &App{Config: cfg, Store: st, Pipeline: p, Engine: engine, Log: log, registry: reg}, nil
+	a := &App{Config: cfg, Store: st, Pipeline: p, Engine: engine, Log: log, registry: reg}
+	if err := a.openEvidence(ctx); err != nil {
+		st.Close()
+		return nil, err
+	}
+	return a, nil
+}
+
+// openEvidence starts the evidence service when the signing key exists.
+func (a *App) openEvidence(ctx context.Context) error {
+	key, err := os.ReadFile(a.Config.SigningKey)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("audit signing key: %w", err)
+	}
+	every, interval, err := a.Config.Checkpoints()
+	if err != nil {
+		return err
+	}
+	a.Evidence, err = audit.NewEvidence(ctx, a.Store, audit.EvidenceOptions{SigningKey: strings.TrimSpace(string(key)),
+		File: a.Config.CheckpointFile, Every: every, Interval: interval}, a.Log)
+	if err != nil {
+		return fmt.Errorf("%s: %w", a.Config.SigningKey, err)
+	}
+	return nil
 }
 
 // Close closes the store.
@@ -67,7 +98,11 @@ func (a *App) Close() error { return a.Store.Close() }
 func (a *App) Handler() http.Handler {
 	mux := http.NewServeMux()
 	auth := authn.New(a.Store, a.Store, a.Log)
-	api.New(a.Pipeline, a.Engine, a.Store, a.Store, a.Store, a.Log).Register(mux, auth.Require)
+	srv := api.New(a.Pipeline, a.Engine, a.Store, a.Store, a.Store, a.Log)
+	if a.Evidence != nil {
+		srv.WithEvidence(a.Evidence)
+	}
+	srv.Register(mux, auth.Require)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -111,6 +146,15 @@ func (a *App) Serve(ctx context.Context, l net.Listener) error {
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(l) }()
+	// Checkpoints are signed while serving, and once more on the way out.
+	ectx, stopEvidence := context.WithCancel(ctx)
+	evidenceDone := make(chan struct{})
+	if a.Evidence != nil {
+		go func() { a.Evidence.Run(ectx); close(evidenceDone) }()
+	} else {
+		close(evidenceDone)
+	}
+	defer func() { stopEvidence(); <-evidenceDone }()
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve: %w", err)

@@ -72,5 +72,10 @@ func (a *App) Init(ctx context.Context, admin string) (change.Bootstrapped, erro
 	if _, err := EnsureSigningKey(a.Config.SigningKey); err != nil {
 		return change.Bootstrapped{}, fmt.Errorf("init: %w", err)
 	}
+	if a.Evidence == nil {
+		if err := a.openEvidence(ctx); err != nil {
+			return change.Bootstrapped{}, fmt.Errorf("init: %w", err)
+		}
+	}
 	return a.Pipeline.Bootstrap(ctx, change.Meta{Transport: "cli"}, admin)
 }

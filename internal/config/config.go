@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -30,6 +31,13 @@ type Config struct {
 	DatabaseURL string `json:"database_url"`
 	// SigningKey is the path of the audit signing key; default DataDir/audit-signing.key.
 	SigningKey string `json:"signing_key"`
+	// CheckpointFile is where signed checkpoints are appended, outside the database; default
+	// DataDir/audit-checkpoints.
+	CheckpointFile string `json:"checkpoint_file"`
+	// CheckpointEvery and CheckpointInterval say when a checkpoint is signed: after this many new
+	// events, and at least this often while the log grows (a Go duration such as 1m).
+	CheckpointEvery    string `json:"checkpoint_every"`
+	CheckpointInterval string `json:"checkpoint_interval"`
 	// LogLevel is debug, info, warn or error; LogFormat is text or json.
 	LogLevel  string `json:"log_level"`
 	LogFormat string `json:"log_format"`
@@ -48,17 +56,23 @@ var settings = []setting{
 	{"addr", "DEPUTY_ADDR", "127.0.0.1:8080", func(c *Config) *string { return &c.Addr }},
 	{"database-url", "DEPUTY_DATABASE_URL", "", func(c *Config) *string { return &c.DatabaseURL }},
 	{"signing-key", "DEPUTY_SIGNING_KEY", "", func(c *Config) *string { return &c.SigningKey }},
+	{"checkpoint-file", "DEPUTY_CHECKPOINT_FILE", "", func(c *Config) *string { return &c.CheckpointFile }},
+	{"checkpoint-every", "DEPUTY_CHECKPOINT_EVERY", "1000", func(c *Config) *string { return &c.CheckpointEvery }},
+	{"checkpoint-interval", "DEPUTY_CHECKPOINT_INTERVAL", "1m", func(c *Config) *string { return &c.CheckpointInterval }},
 	{"log-level", "DEPUTY_LOG_LEVEL", "info", func(c *Config) *string { return &c.LogLevel }},
 	{"log-format", "DEPUTY_LOG_FORMAT", "text", func(c *Config) *string { return &c.LogFormat }},
 }
 
 var usage = map[string]string{
-	"data":         "directory for the SQLite database and the audit signing key (env DEPUTY_DATA)",
-	"addr":         "HOST:PORT to listen on (env DEPUTY_ADDR)",
-	"database-url": "postgres:// URL to use PostgreSQL instead of SQLite (env DEPUTY_DATABASE_URL)",
-	"signing-key":  "path of the audit signing key (env DEPUTY_SIGNING_KEY; default DATA/audit-signing.key)",
-	"log-level":    "debug, info, warn or error (env DEPUTY_LOG_LEVEL)",
-	"log-format":   "text or json (env DEPUTY_LOG_FORMAT)",
+	"data":                "directory for the SQLite database and the audit signing key (env DEPUTY_DATA)",
+	"addr":                "HOST:PORT to listen on (env DEPUTY_ADDR)",
+	"database-url":        "postgres:// URL to use PostgreSQL instead of SQLite (env DEPUTY_DATABASE_URL)",
+	"signing-key":         "path of the audit signing key (env DEPUTY_SIGNING_KEY; default DATA/audit-signing.key)",
+	"checkpoint-file":     "file signed audit checkpoints are appended to (env DEPUTY_CHECKPOINT_FILE; default DATA/audit-checkpoints)",
+	"checkpoint-every":    "sign an audit checkpoint after this many new events (env DEPUTY_CHECKPOINT_EVERY)",
+	"checkpoint-interval": "and at least this often while the log grows, such as 1m (env DEPUTY_CHECKPOINT_INTERVAL)",
+	"log-level":           "debug, info, warn or error (env DEPUTY_LOG_LEVEL)",
+	"log-format":          "text or json (env DEPUTY_LOG_FORMAT)",
 }
 
 // AddFlags registers the settings named (all when none are) on fs, plus --config.
@@ -102,6 +116,9 @@ func Resolve(fs *pflag.FlagSet, getenv func(string) string) (Config, error) {
 	if c.SigningKey == "" {
 		c.SigningKey = filepath.Join(c.DataDir, "audit-signing.key")
 	}
+	if c.CheckpointFile == "" {
+		c.CheckpointFile = filepath.Join(c.DataDir, "audit-checkpoints")
+	}
 	c.ShutdownTimeout = 15 * time.Second
 	return c, c.Validate()
 }
@@ -121,10 +138,29 @@ func (c Config) Validate() error {
 	if _, err := c.Level(); err != nil {
 		errs = append(errs, err)
 	}
+	if _, _, err := c.Checkpoints(); err != nil {
+		errs = append(errs, err)
+	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		errs = append(errs, fmt.Errorf("config: log-format %q: want text or json", c.LogFormat))
 	}
 	return errors.Join(errs...)
+}
+
+// Checkpoints parses CheckpointEvery and CheckpointInterval (empty means the defaults).
+func (c Config) Checkpoints() (every uint64, interval time.Duration, err error) {
+	every, interval = 1000, time.Minute
+	if c.CheckpointEvery != "" {
+		if every, err = strconv.ParseUint(c.CheckpointEvery, 10, 64); err != nil || every == 0 {
+			return 0, 0, fmt.Errorf("config: checkpoint-every %q: want a positive number of events", c.CheckpointEvery)
+		}
+	}
+	if c.CheckpointInterval != "" {
+		if interval, err = time.ParseDuration(c.CheckpointInterval); err != nil || interval < time.Second {
+			return 0, 0, fmt.Errorf("config: checkpoint-interval %q: want a duration of at least 1s, such as 1m", c.CheckpointInterval)
+		}
+	}
+	return every, interval, nil
 }
 
 // DSN is what the store opens: the PostgreSQL URL, or the SQLite file in the data directory.

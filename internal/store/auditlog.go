@@ -11,6 +11,7 @@ import (
 
 	"github.com/deputy-iam/deputy/internal/audit"
 	"github.com/deputy-iam/deputy/internal/change"
+	"github.com/deputy-iam/deputy/internal/directory"
 )
 
 // logTail is the committed right edge of the Merkle log, kept between transactions so that
@@ -232,4 +233,17 @@ func fillLeaves(ctx context.Context, s *Store, t *tx) error {
 		s.log.Info("store: audit events added to the Merkle log", "count", len(evs))
 	}
 	return nil
+}
+
+// EventBody returns the canonical encoding of event index.
+func (c *conn) EventBody(ctx context.Context, index int64) ([]byte, error) {
+	var body []byte
+	err := c.queryRow(ctx, "SELECT body FROM audit_events WHERE idx = ?", index).Scan(&body)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("store: audit event %d: %w", index, directory.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: audit event %d: %w", index, err)
+	}
+	return body, nil
 }
