@@ -1,14 +1,18 @@
 package audit
 
 import (
+	"bufio"
 	"bytes"
 	"cmp"
 	"encoding/base64"
+	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"strconv"
 
 	"github.com/transparency-dev/merkle/compact"
+	"golang.org/x/mod/sumdb/note"
 )
 
 // Mismatch names where a log stops matching its evidence: the first event that does not match
@@ -152,4 +156,47 @@ func encodedIndex(body []byte) (uint64, bool) {
 	}
 	n, err := strconv.ParseUint(string(rest[:end]), 10, 64)
 	return n, err == nil
+}
+
+// OpenCheckpoints verifies signed checkpoints against the trusted keys. It returns those that
+// verify and, joined, an error naming each that does not (where names what they came from).
+func OpenCheckpoints(notes [][]byte, known note.Verifiers, where string) ([]Checkpoint, error) {
+	var (
+		out  []Checkpoint
+		errs []error
+	)
+	for i, n := range notes {
+		cp, err := OpenCheckpoint(n, known)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("checkpoint %d of %s: %w", i+1, where, err))
+			continue
+		}
+		out = append(out, cp)
+	}
+	return out, errors.Join(errs...)
+}
+
+// VerifyExport verifies an export (one canonical event encoding per line, from event 0, as
+// `deputy audit export --format jsonl` writes it) against checkpoints.
+func VerifyExport(r io.Reader, checkpoints []Checkpoint) (Verified, error) {
+	v := NewVerifier(checkpoints)
+	br := bufio.NewReaderSize(r, 1<<20)
+	for {
+		line, err := br.ReadSlice('\n')
+		if errors.Is(err, bufio.ErrBufferFull) {
+			return Verified{}, fmt.Errorf("audit: event %d: a line longer than 1 MiB is not an event", v.app.Size())
+		}
+		if len(line) > 0 {
+			if aerr := v.Add(bytes.TrimSuffix(line, []byte("\n"))); aerr != nil {
+				return Verified{}, aerr
+			}
+		}
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return Verified{}, fmt.Errorf("audit: read export: %w", err)
+		}
+	}
+	return v.Finish()
 }
