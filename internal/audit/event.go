@@ -128,4 +128,7 @@ type Reader interface {
 	Events(ctx context.Context, q Query) ([]Event, int64, error)
 	// Event returns the event at index, or an error wrapping directory.ErrNotFound.
 	Event(ctx context.Context, index int64) (Event, error)
+	// EachEncoded calls fn with the canonical encoding of every event from index from on (at
+	// or after since, when set), in index order.
+	EachEncoded(ctx context.Context, from int64, since time.Time, fn func(body []byte) error) error
 }

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"net/url"
 	"strings"
 	"text/tabwriter"
@@ -217,24 +216,16 @@ func (e *env) canWhatCommand(f *clientFlags) *cobra.Command {
 // with -o json the lines as they come, else table rows.
 func (c *client) streamCanWhat(ctx context.Context, e *env, v url.Values) error {
 	v.Set("stream", "true")
-	req, err := c.request(ctx, "GET", "/api/v1/authz/can-what", v, nil)
+	body, err := c.stream(ctx, "/api/v1/authz/can-what", v)
 	if err != nil {
 		return err
 	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return fmt.Errorf("cannot reach %s: %w", c.base, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		data, _ := readAllLimited(resp.Body)
-		return responseError(resp.StatusCode, data)
-	}
+	defer body.Close()
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 	if c.output != "json" {
 		fmt.Fprintln(tw, "TYPE\tNAME\tACTIONS")
 	}
-	sc := bufio.NewScanner(resp.Body)
+	sc := bufio.NewScanner(body)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for n := 1; sc.Scan(); n++ {
 		if c.output == "json" {

@@ -28,7 +28,8 @@ type server struct {
 // openServer serves the installation in dir, which must be initialized.
 func openServer(t *testing.T, dir string) string {
 	t.Helper()
-	cfg := config.Config{DataDir: dir, SigningKey: filepath.Join(dir, "audit-signing.key"), Addr: "127.0.0.1:0",
+	cfg := config.Config{DataDir: dir, SigningKey: filepath.Join(dir, "audit-signing.key"),
+		CheckpointFile: filepath.Join(dir, "audit-checkpoints"), Addr: "127.0.0.1:0",
 		LogLevel: "error", LogFormat: "text", ShutdownTimeout: 5 * time.Second}
 	a, err := app.Open(context.Background(), cfg, slog.New(slog.DiscardHandler))
 	if err != nil {

@@ -184,7 +184,7 @@ var eventCols = []column{{"INDEX", "index"}, {"TIME", "time"}, {"ACTOR", "actor"
 
 func (e *env) auditCommand() *cobra.Command {
 	f := &clientFlags{}
-	cmd := &cobra.Command{Use: "audit", Short: "Read the audit trail"}
+	cmd := &cobra.Command{Use: "audit", Short: "Read, export and verify the audit trail"}
 	e.addClientFlags(cmd, f, false)
 	var (
 		q      = map[string]*string{}
@@ -238,6 +238,7 @@ func (e *env) auditCommand() *cobra.Command {
 	events.Flags().IntVar(&limit, "limit", 50, "how many events (1-1000)")
 	events.Flags().StringVar(&cursor, "cursor", "", "continue after a previous page")
 	events.Flags().BoolVar(&all, "all", false, "fetch every page")
-	cmd.AddCommand(events)
+	cmd.AddCommand(events, e.auditCheckpointCommand(f), e.auditExportCommand(f), e.auditProveCommand(f),
+		e.auditVerifyProofCommand(), e.auditVerifyCommand())
 	return cmd
 }
