@@ -170,3 +170,50 @@ func BenchmarkPipelineUserCreateBatch(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "ops/s")
 }
+
+// BenchmarkMerkleOverhead measures what the Merkle log adds to an op: the same 10,000 user
+// creations through the pipeline with the log (leaf hash, tree nodes, in the transaction) and
+// without it, alternating three times on fresh databases, one op per transaction and in
+// batches of 100. It reports both rates and the added cost per op in percent.
+func BenchmarkMerkleOverhead(b *testing.B) {
+	const n = 10000
+	ctx := context.Background()
+	meta := change.Meta{Transport: audit.TransportAPI}
+	run := func(unlogged bool, batch int) time.Duration {
+		st, p, admin := benchPipeline(b)
+		st.unlogged = unlogged
+		start := time.Now()
+		for k := 0; k < n; k += batch {
+			ops := make([]change.Op, 0, batch)
+			for j := k; j < k+batch; j++ {
+				ops = append(ops, change.Op{Action: delegation.UserCreate, User: benchUser(j)})
+			}
+			var err error
+			if batch == 1 {
+				_, err = p.Submit(ctx, admin, meta, ops[0])
+			} else {
+				_, err = p.SubmitBatch(ctx, admin, meta, ops)
+			}
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+		return time.Since(start)
+	}
+	for i := 0; i < b.N; i++ {
+		for _, batch := range []int{1, 100} {
+			var with, without time.Duration
+			for range 3 {
+				without += run(true, batch)
+				with += run(false, batch)
+			}
+			name := "single"
+			if batch > 1 {
+				name = "batch100"
+			}
+			b.ReportMetric(3*n/with.Seconds(), name+"_logged_ops/s")
+			b.ReportMetric(3*n/without.Seconds(), name+"_unlogged_ops/s")
+			b.ReportMetric(100*(with.Seconds()/without.Seconds()-1), name+"_overhead_%")
+		}
+	}
+}

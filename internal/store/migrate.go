@@ -126,7 +126,7 @@ var afterMigration = map[int]func(ctx context.Context, s *Store, t *tx) error{
 
 // wrapTx gives a migration's transaction the store's write methods.
 func (s *Store) wrapTx(sqlTx *sql.Tx) *tx {
-	return &tx{conn: &conn{d: s.d, db: s.write, tx: sqlTx, cache: s.wcache}, tail: &s.tail}
+	return &tx{conn: &conn{d: s.d, db: s.write, tx: sqlTx, cache: s.wcache}, tail: &s.tail, unlogged: s.unlogged}
 }
 
 // SchemaVersion returns the number of the last applied migration.

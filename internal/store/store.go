@@ -25,6 +25,9 @@ type Store struct {
 	closers []*sql.DB
 	log     *slog.Logger
 	tail    logTail // the audit log's committed edge
+	// unlogged makes AppendEvent skip the Merkle log. Only the benchmark that measures what
+	// the log costs sets it (from a test file); nothing else can.
+	unlogged bool
 }
 
 // Open connects to the database at dsn: a "postgres://" or "postgresql://" URL selects

@@ -19,8 +19,9 @@ type tx struct {
 	nextEvent int64
 	memo      memo
 	// tail is the store's committed log edge; app the transaction's own, from its first append.
-	tail *logTail
-	app  *audit.Appender
+	tail     *logTail
+	app      *audit.Appender
+	unlogged bool // see Store.unlogged
 }
 
 // checkUpdated interprets the result of an optimistic "UPDATE ... WHERE id = ? AND version = ?":
