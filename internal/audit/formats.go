@@ -48,14 +48,16 @@ func CEF(e *Event, version string) string {
 		{"suid", e.Actor.ID},
 		{"duser", e.Target.Name},
 		{"duid", e.Target.ID},
-		{"cs1Label", "targetType"}, {"cs1", e.Target.Type},
-		{"cs2Label", "reason"}, {"cs2", e.Reason},
-		{"cs3Label", "authority"}, {"cs3", authorityText(e.Authority)},
-		{"cs4Label", "transport"}, {"cs4", e.Transport},
-		{"cs5Label", "requestId"}, {"cs5", e.RequestID},
 		{"src", e.ClientAddr},
 		{"requestClientApplication", e.UserAgent},
 		{"msg", e.Message},
+	}
+	// Custom strings carry their label, and both are left out when the value is empty.
+	for i, kv := range [][2]string{{"targetType", e.Target.Type}, {"reason", e.Reason}, {"authority", authorityText(e.Authority)},
+		{"transport", e.Transport}, {"requestId", e.RequestID}} {
+		if kv[1] != "" {
+			ext = append(ext, [2]string{fmt.Sprintf("cs%dLabel", i+1), kv[0]}, [2]string{fmt.Sprintf("cs%d", i+1), kv[1]})
+		}
 	}
 	sep := ""
 	for _, kv := range ext {

@@ -57,7 +57,11 @@ type Verifier struct {
 // NewVerifier starts a verification against checkpoints (in any order).
 func NewVerifier(checkpoints []Checkpoint) *Verifier {
 	cps := slices.Clone(checkpoints)
-	slices.SortFunc(cps, func(a, b Checkpoint) int { return cmp.Compare(a.Size, b.Size) })
+	slices.SortFunc(cps, func(a, b Checkpoint) int {
+		return cmp.Or(cmp.Compare(a.Size, b.Size), bytes.Compare(a.Root, b.Root))
+	})
+	// The same checkpoint from the database and a witness's file counts once.
+	cps = slices.CompactFunc(cps, func(a, b Checkpoint) bool { return a.Size == b.Size && bytes.Equal(a.Root, b.Root) })
 	return &Verifier{app: NewAppender(nil), checkpoints: cps}
 }
 

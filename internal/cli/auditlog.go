@@ -330,10 +330,10 @@ the first that does not: checkpoints signed more often narrow it.`,
 			case got.Checkpoints == 0:
 				fmt.Fprintln(e.stdout, "no signed checkpoint was given or stored: the log is consistent, but nothing vouches for its history")
 			case got.Covered < got.Size:
-				fmt.Fprintf(e.stdout, "%d checkpoints match; the latest covers %d events: the %d after it are not yet under a signed checkpoint\n",
+				fmt.Fprintf(e.stdout, "checkpoints matched: %d; the latest covers %d events: the %d after it are not yet under a signed checkpoint\n",
 					got.Checkpoints, got.Covered, got.Size-got.Covered)
 			default:
-				fmt.Fprintf(e.stdout, "%d checkpoints match; the latest covers every event\n", got.Checkpoints)
+				fmt.Fprintf(e.stdout, "checkpoints matched: %d; the latest covers every event\n", got.Checkpoints)
 			}
 			return nil
 		},

@@ -62,7 +62,7 @@ func TestAuditEvidence(t *testing.T) {
 		{"audit", "verify", "--data", dir},
 	} {
 		code, out, errOut := deputy(t, nil, "", args...)
-		if code != 0 || !strings.Contains(out, fmt.Sprintf("verified %d events", size)) || !strings.Contains(out, "checkpoints match") {
+		if code != 0 || !strings.Contains(out, fmt.Sprintf("verified %d events", size)) || !strings.Contains(out, "checkpoints matched: ") {
 			t.Fatalf("%v: exit %d\n%s%s", args, code, out, errOut)
 		}
 	}
