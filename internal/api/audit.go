@@ -22,7 +22,7 @@ type eventsView struct {
 func auditQuery(r *http.Request) (audit.Query, error) {
 	v := r.URL.Query()
 	q := audit.Query{Actor: v.Get("actor"), Target: v.Get("target"), Action: v.Get("action"),
-		Outcome: audit.Outcome(v.Get("outcome")), Transport: v.Get("transport")}
+		Outcome: audit.Outcome(v.Get("outcome")), Transport: v.Get("transport"), Authority: v.Get("authority")}
 	var fe directory.FieldErrors
 	switch q.Outcome {
 	case "", audit.Applied, audit.Denied, audit.Failed, audit.Pending:

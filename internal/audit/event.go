@@ -57,6 +57,17 @@ type Authority struct {
 	ReviewDecision string   `json:"review_decision,omitempty"`
 }
 
+// Refs lists what an event's authority names by ID, for searching by authority.
+func (a Authority) Refs() []string {
+	refs := append([]string(nil), a.Assignments...)
+	for _, r := range []string{a.Request, a.LifecycleRule, a.ReviewDecision} {
+		if r != "" {
+			refs = append(refs, r)
+		}
+	}
+	return refs
+}
+
 // Event is one audit record. Its canonical encoding (Encode) is the leaf of the Merkle log, so
 // the set and order of fields is part of Deputy's compatibility contract: fields may be added
 // only with omitempty, never renamed or removed. Before and After hold exactly the attributes
@@ -115,6 +126,7 @@ type Query struct {
 	Action    string
 	Outcome   Outcome
 	Transport string
+	Authority string // an assignment ID, approval request, lifecycle rule or review decision
 	Since     time.Time
 	Until     time.Time
 	Before    int64

@@ -230,6 +230,7 @@ func (e *env) auditCommand() *cobra.Command {
 		{"action", "only events of this action, such as user.update"},
 		{"outcome", "only events with this outcome: applied, denied, failed or pending"},
 		{"transport", "only events that came through this transport: api, cli, ..."},
+		{"authority", "only events this assignment (ID) or approval request permitted"},
 		{"since", "only events at or after this RFC 3339 time"},
 		{"until", "only events before this RFC 3339 time"},
 	} {

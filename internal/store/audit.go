@@ -39,6 +39,9 @@ func (t *tx) AppendEvent(ctx context.Context, e *audit.Event) (int64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("store: append audit event: %w", err)
 	}
+	if err := t.indexAuthority(ctx, e.Index, e.Authority); err != nil {
+		return 0, err
+	}
 	if !t.unlogged {
 		if err := t.appendLeaf(ctx, e.Index, leaf); err != nil {
 			return 0, err
@@ -46,6 +49,16 @@ func (t *tx) AppendEvent(ctx context.Context, e *audit.Event) (int64, error) {
 	}
 	t.nextEvent++
 	return e.Index, nil
+}
+
+// indexAuthority records what the event's authority names, for searching by it.
+func (t *tx) indexAuthority(ctx context.Context, index int64, a audit.Authority) error {
+	for _, ref := range a.Refs() {
+		if _, err := t.exec(ctx, "INSERT INTO audit_authority (ref, idx) VALUES (?, ?) ON CONFLICT DO NOTHING", ref, index); err != nil {
+			return fmt.Errorf("store: index audit authority: %w", err)
+		}
+	}
+	return nil
 }
 
 // Enqueue adds an outbox message.
@@ -104,6 +117,9 @@ func (c *conn) Events(ctx context.Context, q audit.Query) ([]audit.Event, int64,
 	}
 	if q.Transport != "" {
 		add("transport = ?", q.Transport)
+	}
+	if q.Authority != "" {
+		add("idx IN (SELECT idx FROM audit_authority WHERE ref = ?)", q.Authority)
 	}
 	if !q.Since.IsZero() {
 		add("at >= ?", micros(q.Since))

@@ -222,6 +222,13 @@ func fillLeaves(ctx context.Context, s *Store, t *tx) error {
 		return fmt.Errorf("fill audit leaves: %w", err)
 	}
 	for _, e := range evs {
+		ev, err := audit.Decode(e.body)
+		if err != nil {
+			return fmt.Errorf("fill audit leaf %d: %w", e.idx, err)
+		}
+		if err := t.indexAuthority(ctx, e.idx, ev.Authority); err != nil {
+			return err
+		}
 		leaf := audit.LeafHash(e.body)
 		if _, err := t.exec(ctx, "UPDATE audit_events SET leaf = ? WHERE idx = ?", leaf, e.idx); err != nil {
 			return fmt.Errorf("fill audit leaf %d: %w", e.idx, err)

@@ -99,7 +99,8 @@ func TestMerkleMigration(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, q := range []string{"DROP TABLE audit_nodes", "DROP TABLE audit_checkpoints", "ALTER TABLE audit_events DROP COLUMN leaf",
+	for _, q := range []string{"DROP TABLE audit_nodes", "DROP TABLE audit_checkpoints", "DROP TABLE audit_authority", "DROP INDEX audit_events_outcome",
+		"DROP INDEX audit_events_transport", "ALTER TABLE audit_events DROP COLUMN leaf",
 		"DELETE FROM schema_migrations WHERE version = 3"} {
 		if err := st.ExecRaw(ctx, q); err != nil {
 			t.Fatalf("%s: %v", q, err)

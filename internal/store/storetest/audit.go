@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -164,6 +165,13 @@ func testAuditQueries(t *testing.T, f *fixture) {
 	}
 	all := f.events()
 	u1 := f.getUser("u1")
+	// The admin's tier-0 assignment, the authority of their applied changes.
+	var adminGrant string
+	for _, e := range all {
+		if e.Actor.ID == f.admin.ID && len(e.Authority.Assignments) > 0 {
+			adminGrant = e.Authority.Assignments[0]
+		}
+	}
 	mid := all[len(all)/2].Time
 
 	tests := []struct {
@@ -187,6 +195,12 @@ func testAuditQueries(t *testing.T, f *fixture) {
 				return e.Actor.Name == AdminName && e.Action == "user.create" && !e.Time.Before(mid)
 			}},
 		{"nothing", audit.Query{Actor: "nobody"}, func(audit.Event) bool { return false }},
+		{"authority", audit.Query{Authority: adminGrant}, func(e audit.Event) bool { return slices.Contains(e.Authority.Assignments, adminGrant) }},
+		{"authority and action", audit.Query{Authority: adminGrant, Action: string(delegation.UserUpdate)},
+			func(e audit.Event) bool {
+				return slices.Contains(e.Authority.Assignments, adminGrant) && e.Action == "user.update"
+			}},
+		{"unknown authority", audit.Query{Authority: "no-such-assignment"}, func(audit.Event) bool { return false }},
 	}
 	for _, tc := range tests {
 		var want []int64
@@ -219,7 +233,7 @@ func testAuditQueries(t *testing.T, f *fixture) {
 				t.Errorf("%s, limit %d: events %v, want %v", tc.name, limit, got, want)
 			}
 		}
-		if len(want) == 0 && tc.name != "nothing" {
+		if len(want) == 0 && tc.name != "nothing" && tc.name != "unknown authority" {
 			t.Errorf("%s selects nothing; the test proves little", tc.name)
 		}
 	}

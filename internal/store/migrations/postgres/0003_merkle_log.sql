@@ -1,6 +1,7 @@
 -- The audit trail as a Merkle log: each event's leaf hash beside it, the tree's interior nodes
 -- from level 4 up (the lower ones are recomputed from at most 16 leaves), and the signed
--- checkpoints. Events logged before this migration get their leaves when the store opens.
+-- checkpoints; and what searching a large log by authority, outcome and transport needs. Events
+-- logged before this migration get their leaves and authority rows in the migration.
 
 ALTER TABLE audit_events ADD COLUMN leaf BYTEA;
 
@@ -17,3 +18,14 @@ CREATE TABLE audit_checkpoints (
     signed     TEXT NOT NULL,
     created_at BIGINT NOT NULL
 );
+
+-- The authority of each event (assignment IDs, approval request, lifecycle rule, review
+-- decision), one row per reference, for GET /api/v1/audit/events?authority=.
+CREATE TABLE audit_authority (
+    ref TEXT NOT NULL,
+    idx BIGINT NOT NULL,
+    PRIMARY KEY (ref, idx)
+);
+
+CREATE INDEX audit_events_outcome ON audit_events (outcome, idx);
+CREATE INDEX audit_events_transport ON audit_events (transport, idx);
