@@ -229,6 +229,13 @@ func fillLeaves(ctx context.Context, s *Store, t *tx) error {
 		if err := t.indexAuthority(ctx, e.idx, ev.Authority); err != nil {
 			return err
 		}
+		logged, err := t.loggedAt(ctx, &ev)
+		if err != nil {
+			return err
+		}
+		if _, err := t.exec(ctx, "UPDATE audit_events SET logged_at = ? WHERE idx = ?", logged, e.idx); err != nil {
+			return fmt.Errorf("fill audit log time %d: %w", e.idx, err)
+		}
 		leaf := audit.LeafHash(e.body)
 		if _, err := t.exec(ctx, "UPDATE audit_events SET leaf = ? WHERE idx = ?", leaf, e.idx); err != nil {
 			return fmt.Errorf("fill audit leaf %d: %w", e.idx, err)
@@ -259,7 +266,14 @@ func (c *conn) EventBody(ctx context.Context, index int64) ([]byte, error) {
 // EachEncoded calls fn with the canonical encoding of every event from index from on (and at
 // or after since, when set), in index order: an export.
 func (c *conn) EachEncoded(ctx context.Context, from int64, since time.Time, fn func(body []byte) error) error {
-	rows, err := c.rawQuery(ctx, "SELECT body FROM audit_events WHERE idx >= ? AND at >= ? ORDER BY idx", from, micros(since))
+	if !since.IsZero() {
+		first, err := c.firstLoggedAt(ctx, since)
+		if err != nil {
+			return err
+		}
+		from = max(from, first)
+	}
+	rows, err := c.rawQuery(ctx, "SELECT body FROM audit_events WHERE idx >= ? ORDER BY idx", from)
 	if err != nil {
 		return fmt.Errorf("store: export the audit log: %w", err)
 	}

@@ -22,6 +22,9 @@ type tx struct {
 	tail     *logTail
 	app      *audit.Appender
 	unlogged bool // see Store.unlogged
+	// lastLogged is the log time of the transaction's last event, once lastLoggedKnown.
+	lastLogged      int64
+	lastLoggedKnown bool
 }
 
 // checkUpdated interprets the result of an optimistic "UPDATE ... WHERE id = ? AND version = ?":
@@ -56,7 +59,7 @@ func (t *tx) Savepoint(ctx context.Context, fn func() error) error {
 	}
 	if err := fn(); err != nil {
 		// What fn read into the memo, or wrote, may be undone now: forget it all.
-		t.memo, t.nextEvent, t.app = memo{}, 0, nil
+		t.memo, t.nextEvent, t.app, t.lastLoggedKnown = memo{}, 0, nil, false
 		if _, rerr := t.exec(ctx, "ROLLBACK TO SAVEPOINT op"); rerr != nil {
 			return fmt.Errorf("%w: roll back to savepoint: %w (after: %w)", change.ErrTxBroken, rerr, err)
 		}

@@ -3,6 +3,13 @@
 -- checkpoints; and what searching a large log by authority, outcome and transport needs. Events
 -- logged before this migration get their leaves and authority rows in the migration.
 
+-- logged_at is when the event was logged: its time, or the previous event's logged_at if that
+-- is later (a denial is recorded after its attempt's transaction rolled back; clocks step
+-- back). It never decreases along the index, so a time window is a range of indexes, found by
+-- binary search; the index on the event time is no longer needed.
+ALTER TABLE audit_events ADD COLUMN logged_at INTEGER NOT NULL DEFAULT 0;
+DROP INDEX audit_events_at;
+
 ALTER TABLE audit_events ADD COLUMN leaf BLOB;
 
 CREATE TABLE audit_nodes (
