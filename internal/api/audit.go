@@ -2,6 +2,7 @@ package api
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -58,16 +59,71 @@ func auditQuery(r *http.Request) (audit.Query, error) {
 	return q, fe.Err()
 }
 
-func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {
-	if !s.allowed(w, r, delegation.AuditRead, directory.Ref{}, nil) {
-		return
+// scanBudget bounds how many events one scoped search reads: a caller who sees little of a large
+// log gets fewer than a page and a cursor to continue, not a slow answer.
+const scanBudget = 5000
+
+// eventScope says which events a caller without audit.read over the whole directory may see:
+// their own actions (and those done on their behalf), and events about directory objects they
+// may read now. Events about objects deleted since, roles and assignments are left out unless
+// they are the caller's own.
+type eventScope struct {
+	s       *Server
+	actor   delegation.Actor
+	targets map[string]bool // object ID -> readable, decided once per search
+}
+
+func (v *eventScope) visible(ctx context.Context, e *audit.Event) bool {
+	if e.Actor.ID == v.actor.ID || e.OnBehalfOf != nil && e.OnBehalfOf.ID == v.actor.ID {
+		return true
 	}
+	kind := directory.Kind(e.Target.Type)
+	switch kind {
+	case directory.KindUser, directory.KindGroup, directory.KindServiceAccount, directory.KindOU:
+	default:
+		return false
+	}
+	if e.Target.ID == "" {
+		return false
+	}
+	if ok, seen := v.targets[e.Target.ID]; seen {
+		return ok
+	}
+	ok := false
+	if ref, fields, err := v.s.object(ctx, directory.Ref{Kind: kind, ID: e.Target.ID}); err == nil {
+		ok = len(v.s.authz.Allowed(ctx, v.actor, delegation.Object{Ref: ref, Fields: fields}, []delegation.Action{delegation.DirectoryRead})) > 0
+	}
+	v.targets[e.Target.ID] = ok
+	return ok
+}
+
+// auditor reports whether the caller may read the whole trail (audit.read over the whole
+// directory), without recording the question.
+func (s *Server) auditor(r *http.Request) (bool, error) {
+	dec, err := s.pipeline.Ask(r.Context(), &delegation.Question{Actor: actor(r), Action: delegation.AuditRead})
+	return dec.Allow, err
+}
+
+func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {
 	q, err := auditQuery(r)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	events, next, err := s.audit.Events(r.Context(), q)
+	all, err := s.auditor(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	var (
+		events []audit.Event
+		next   int64
+	)
+	if all {
+		events, next, err = s.audit.Events(r.Context(), q)
+	} else {
+		events, next, err = s.scopedEvents(r, q)
+	}
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -82,16 +138,58 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {
 	httpx.WriteJSON(w, http.StatusOK, out)
 }
 
-func (s *Server) getEvent(w http.ResponseWriter, r *http.Request) {
-	if !s.allowed(w, r, delegation.AuditRead, directory.Ref{}, nil) {
-		return
+// scopedEvents searches as listEvents does and keeps what the caller may see, reading at most
+// scanBudget events; the cursor continues after the last one read.
+func (s *Server) scopedEvents(r *http.Request, q audit.Query) ([]audit.Event, int64, error) {
+	want := q.Limit
+	if want == 0 {
+		want = directory.DefaultLimit
 	}
+	scope := &eventScope{s: s, actor: actor(r), targets: map[string]bool{}}
+	var out []audit.Event
+	q.Limit = directory.MaxLimit
+	for read := 0; read < scanBudget; {
+		page, next, err := s.audit.Events(r.Context(), q)
+		if err != nil {
+			return nil, 0, err
+		}
+		for i := range page {
+			read++
+			if scope.visible(r.Context(), &page[i]) {
+				out = append(out, page[i])
+				if len(out) == want {
+					if i == len(page)-1 && next == 0 {
+						return out, 0, nil
+					}
+					return out, page[i].Index, nil
+				}
+			}
+		}
+		if next == 0 {
+			return out, 0, nil
+		}
+		q.Before = next
+	}
+	return out, q.Before, nil
+}
+
+func (s *Server) getEvent(w http.ResponseWriter, r *http.Request) {
 	idx, err := strconv.ParseInt(r.PathValue("index"), 10, 64)
 	if err != nil || idx < 0 {
 		s.fail(w, r, directory.Invalid("index", "must be a non-negative number"))
 		return
 	}
+	all, err := s.auditor(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	e, err := s.audit.Event(r.Context(), idx)
+	if err == nil && !all && !(&eventScope{s: s, actor: actor(r), targets: map[string]bool{}}).visible(r.Context(), &e) {
+		// Not theirs to see: refused and recorded, as any refused read.
+		s.allowed(w, r, delegation.AuditRead, directory.Ref{}, nil)
+		return
+	}
 	if err != nil {
 		s.fail(w, r, err)
 		return

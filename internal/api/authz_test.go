@@ -135,7 +135,7 @@ func TestAuthorization(t *testing.T) {
 	}
 	reads := []string{"/api/v1/users", "/api/v1/users/carol", "/api/v1/users/admin", "/api/v1/users/ghost",
 		"/api/v1/ous", "/api/v1/ous/corp", "/api/v1/groups", "/api/v1/groups/staff", "/api/v1/groups/staff/members",
-		"/api/v1/service-accounts", "/api/v1/service-accounts/bot", "/api/v1/audit/events", "/api/v1/audit/events/0",
+		"/api/v1/service-accounts", "/api/v1/service-accounts/bot", "/api/v1/audit/events/0", "/api/v1/audit/export",
 		q("/api/v1/users", "filter", `username eq "carol"`)}
 	for _, path := range reads {
 		sc = append(sc, scenario{name: "read " + path, req: request{Method: "GET", Path: path, As: "bob"}, status: 403, code: "not_authorized"})
