@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -75,14 +76,46 @@ func (t *tx) appendLeaf(ctx context.Context, index int64, leaf []byte) error {
 	return nil
 }
 
-// StoredNodes implements audit.NodeSource.
+// StoredNodes implements audit.NodeSource, reading every node asked for in one query.
 func (c *conn) StoredNodes(ctx context.Context, ids []compact.NodeID) ([][]byte, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	var q strings.Builder
+	q.WriteString("SELECT level, idx, hash FROM audit_nodes WHERE (level, idx) IN (VALUES ")
+	args := make([]any, 0, 2*len(ids))
+	for i, id := range ids {
+		if i > 0 {
+			q.WriteString(", ")
+		}
+		q.WriteString("(CAST(? AS INTEGER), CAST(? AS BIGINT))") // typed, for PostgreSQL
+		args = append(args, int64(id.Level), int64(id.Index))
+	}
+	q.WriteString(")")
+	rows, err := c.rawQuery(ctx, q.String(), args...)
+	if err != nil {
+		return nil, fmt.Errorf("store: audit log nodes: %w", err)
+	}
+	defer rows.Close()
+	found := make(map[compact.NodeID][]byte, len(ids))
+	for rows.Next() {
+		var level, idx int64
+		var h []byte
+		if err := rows.Scan(&level, &idx, &h); err != nil {
+			return nil, fmt.Errorf("store: audit log nodes: %w", err)
+		}
+		found[compact.NewNodeID(uint(level), uint64(idx))] = h
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: audit log nodes: %w", err)
+	}
 	out := make([][]byte, len(ids))
 	for i, id := range ids {
-		err := c.queryRow(ctx, "SELECT hash FROM audit_nodes WHERE level = ? AND idx = ?", int64(id.Level), int64(id.Index)).Scan(&out[i])
-		if err != nil {
-			return nil, fmt.Errorf("store: audit log node %d/%d: %w", id.Level, id.Index, err)
+		h, ok := found[id]
+		if !ok {
+			return nil, fmt.Errorf("store: audit log node %d/%d is missing", id.Level, id.Index)
 		}
+		out[i] = h
 	}
 	return out, nil
 }
