@@ -3,9 +3,12 @@ package api
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
+	"github.com/deputy-iam/deputy/internal/change"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/deputy-iam/deputy/internal/audit"
@@ -263,4 +266,118 @@ func (s *Server) exportEvents(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(bw, "{\"error\":\"the export was interrupted after a partial read; retry\"}\n")
 	}
 	bw.Flush()
+}
+
+// revertView answers an undo: the event that records it and the object it changed.
+type revertView struct {
+	Event   int64         `json:"event"`
+	Reverts int64         `json:"reverts"`
+	Action  string        `json:"action"`
+	Target  directory.Ref `json:"target"`
+	Version int64         `json:"version,omitempty"`
+}
+
+// revertEvent undoes an applied event: the inverse op, built from what the event recorded, goes
+// through the pipeline as the caller (authorized, gated and audited, linked to the event).
+func (s *Server) revertEvent(w http.ResponseWriter, r *http.Request) {
+	idx, err := strconv.ParseInt(r.PathValue("index"), 10, 64)
+	if err != nil || idx < 0 {
+		s.fail(w, r, directory.Invalid("index", "must be a non-negative number"))
+		return
+	}
+	force := false
+	switch r.URL.Query().Get("force") {
+	case "", "false":
+	case "true":
+		force = true
+	default:
+		s.fail(w, r, directory.Invalid("force", "must be true or false"))
+		return
+	}
+	all, err := s.auditor(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	ev, err := s.audit.Event(r.Context(), idx)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	a := actor(r)
+	if !all && !(&eventScope{s: s, actor: a, targets: map[string]bool{}}).visible(r.Context(), &ev) {
+		s.allowed(w, r, delegation.AuditRead, directory.Ref{}, nil)
+		return
+	}
+	op, err := change.Inverse(ev, force)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if j := strings.TrimSpace(r.Header.Get("Deputy-Justification")); j != "" {
+		op.Justification = j
+	}
+	m := meta(r)
+	m.Transport, m.Reverts = audit.TransportUndo, &idx
+	if force && !s.tier0(a) {
+		err := s.pipeline.Refuse(r.Context(), a, m, op, "not_authorized",
+			"forcing an undo over later changes needs a tier-0 admin; undo without force, or revert the later events first")
+		s.failDenied(w, r, err)
+		return
+	}
+	res, err := s.pipeline.Submit(r.Context(), a, m, op)
+	if res.Event > 0 || res.Outcome == audit.Applied {
+		w.Header().Set("Deputy-Audit-Event", strconv.FormatInt(res.Event, 10))
+	}
+	if errors.Is(err, directory.ErrStale) {
+		s.fail(w, r, s.changedSince(r.Context(), ev, err))
+		return
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, revertView{Event: res.Event, Reverts: idx, Action: string(op.Action), Target: res.Target, Version: res.Version})
+}
+
+// failDenied writes a recorded denial, naming its event in the header.
+func (s *Server) failDenied(w http.ResponseWriter, r *http.Request, err error) {
+	var denied *change.DeniedError
+	if errors.As(err, &denied) {
+		w.Header().Set("Deputy-Audit-Event", strconv.FormatInt(denied.Event, 10))
+	}
+	s.fail(w, r, err)
+}
+
+// tier0 reports whether a holds the tier-0 admin role.
+func (s *Server) tier0(a delegation.Actor) bool {
+	for _, g := range s.authz.Grants(a.ID) {
+		if g.Role.Name == delegation.RoleTier0 {
+			return true
+		}
+	}
+	return false
+}
+
+// changedSince explains an undo refused because its object changed after the event: the
+// events that changed it since.
+func (s *Server) changedSince(ctx context.Context, ev audit.Event, stale error) error {
+	var later []string
+	q := audit.Query{Target: ev.Target.ID, Outcome: audit.Applied, Limit: 20}
+	if ev.Target.ID != "" {
+		if evs, _, err := s.audit.Events(ctx, q); err == nil {
+			for _, e := range evs {
+				if e.Index > ev.Index && e.Reverts == nil || e.Index > ev.Index && *e.Reverts != ev.Index {
+					later = append([]string{fmt.Sprintf("%d (%s by %s)", e.Index, e.Action, e.Actor.Name)}, later...)
+				}
+			}
+		}
+	}
+	detail := fmt.Sprintf("%s %s changed after event %d", directory.Kind(ev.Target.Type).Noun(), ev.Target.Name, ev.Index)
+	if len(later) > 0 {
+		detail += ": events " + strings.Join(later, ", ")
+	}
+	p := httpx.NewProblem(http.StatusConflict, "changed_since", detail+"; undo those first, or force the undo (tier-0 admins)")
+	p.Fields = []directory.FieldError{{Field: "index", Message: stale.Error()}}
+	return p
 }

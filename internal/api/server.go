@@ -122,6 +122,7 @@ func (s *Server) Register(mux *http.ServeMux, auth func(http.Handler) http.Handl
 
 	route("GET /api/v1/audit/events", s.listEvents)
 	route("GET /api/v1/audit/events/{index}", s.getEvent)
+	route("POST /api/v1/audit/events/{index}/revert", s.revertEvent)
 	route("GET /api/v1/audit/export", s.exportEvents)
 	route("GET /api/v1/audit/checkpoint", s.getCheckpoint)
 	route("POST /api/v1/audit/checkpoint", s.signCheckpoint)

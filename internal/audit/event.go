@@ -90,6 +90,8 @@ type Event struct {
 	Transport     string         `json:"transport"`
 	ClientAddr    string         `json:"client_addr,omitempty"`
 	UserAgent     string         `json:"user_agent,omitempty"`
+	// Reverts is the index of the event this one undoes (transport "undo").
+	Reverts *int64 `json:"reverts,omitempty"`
 }
 
 // Encode returns the canonical encoding of e: JSON with the struct's field order, map keys

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/deputy-iam/deputy/internal/directory"
 )
@@ -96,6 +97,16 @@ func (pl *planner) member(ctx context.Context) (directory.Ref, error) {
 	return m, err
 }
 
+// provenanceValue is a membership's provenance as an audit event records it.
+func provenanceValue(p directory.Provenance) map[string]any {
+	v := map[string]any{"source": p.Source, "by": map[string]string{"type": string(p.By.Kind), "id": p.By.ID, "name": p.By.Name},
+		"at": p.At.UTC().Format(time.RFC3339Nano)}
+	if p.SourceID != "" {
+		v["source_id"] = p.SourceID
+	}
+	return v
+}
+
 func memberValue(m directory.Ref) map[string]any {
 	return map[string]any{"member": map[string]string{"type": string(m.Kind), "id": m.ID, "name": m.Name}}
 }
@@ -131,6 +142,9 @@ func (pl *planner) groupAddMember(ctx context.Context) (*plan, error) {
 	// "member"), which saves a read on the hot path of bulk imports.
 	member := directory.Member{Ref: m, Provenance: directory.Provenance{
 		Source: "manual", By: directory.Ref{Kind: directory.Kind(pl.actor.Kind), ID: pl.actor.ID, Name: pl.actor.Name}, At: pl.now}}
+	if pl.op.Provenance != nil {
+		member.Provenance = *pl.op.Provenance
+	}
 	fields := g.Fields()
 	after := memberValue(m)
 	after["provenance"] = member.Provenance.Source
@@ -148,14 +162,18 @@ func (pl *planner) groupRemoveMember(ctx context.Context) (*plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	if in, err := pl.tx.IsMember(ctx, g.ID, m); err != nil {
+	cur, in, err := pl.tx.Membership(ctx, g.ID, m)
+	if err != nil {
 		return nil, err
 	} else if !in {
 		return nil, fmt.Errorf("%s %s is not a direct member of group %s: %w", m.Kind.Noun(), m.Name, g.Name, directory.ErrNotFound)
 	}
 	fields := g.Fields()
+	// The removal records the membership's provenance, so that undoing it restores it as it was.
+	before := memberValue(m)
+	before["provenance"] = provenanceValue(cur.Provenance)
 	return &plan{target: g.Ref(), before: fields, after: fields, touched: []string{"members"}, version: g.Version + 1,
-		relBefore: memberValue(m),
+		relBefore: before,
 		write:     func(ctx context.Context) error { return pl.tx.RemoveMember(ctx, &g, m, pl.now) }}, nil
 }
 

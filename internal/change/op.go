@@ -33,6 +33,9 @@ type Op struct {
 	Role          *delegation.RoleInput          `json:"role,omitempty"`
 	Assignment    *delegation.AssignmentInput    `json:"assignment,omitempty"`
 	Activation    *delegation.ActivationInput    `json:"activation,omitempty"`
+	// Provenance, on group.add_member, restores a membership as it was (an undo of its
+	// removal); otherwise the membership is the actor's, added now.
+	Provenance *directory.Provenance `json:"provenance,omitempty"`
 	Justification string                         `json:"justification,omitempty"`
 }
 

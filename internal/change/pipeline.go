@@ -23,6 +23,7 @@ type Meta struct {
 	UserAgent  string
 	OnBehalfOf *delegation.Actor
 	RequestID  string // the approval request the op belongs to
+	Reverts    *int64 // the event an undo reverts
 }
 
 // Result is what became of a submitted op.
@@ -303,7 +304,7 @@ func (p *Pipeline) event(actor delegation.Actor, meta Meta, op *Op, target direc
 	ev := &audit.Event{
 		Time: now, Actor: actor.Principal(), Action: string(op.Action),
 		Target:        audit.Target{Type: string(target.Kind), ID: target.ID, Name: target.String()},
-		Justification: op.Justification, RequestID: meta.RequestID, Transport: meta.Transport,
+		Justification: op.Justification, RequestID: meta.RequestID, Transport: meta.Transport, Reverts: meta.Reverts,
 		ClientAddr: meta.ClientAddr, UserAgent: meta.UserAgent,
 	}
 	if meta.OnBehalfOf != nil {
@@ -484,6 +485,19 @@ func (p *Pipeline) Check(ctx context.Context, actor delegation.Actor, meta Meta,
 		return err
 	}
 	return &DeniedError{Reason: dec.Reason, Message: dec.Message, Event: idx}
+}
+
+// Refuse records an attempt the caller's transport refuses before it reaches the authorizer,
+// for a rule of its own (forcing an undo needs a tier-0 admin), as a denied event, and returns
+// the denial naming it.
+func (p *Pipeline) Refuse(ctx context.Context, actor delegation.Actor, meta Meta, op Op, reason, message string) error {
+	ev := p.event(actor, meta, &op, op.Target, audit.Timestamp(p.now()))
+	ev.Outcome, ev.Reason, ev.Message = audit.Denied, reason, message
+	idx, err := p.record(ctx, ev)
+	if err != nil {
+		return err
+	}
+	return &DeniedError{Reason: reason, Message: message, Event: idx}
 }
 
 // Ask answers a question on the committed state, caught up with the log, without recording it

@@ -58,8 +58,9 @@ type Tx interface {
 	// still g.Version.
 	UpdateGroup(ctx context.Context, g *directory.Group) error
 	DeleteGroup(ctx context.Context, id string, now time.Time) error
-	// IsMember reports whether member is a direct member of the group.
-	IsMember(ctx context.Context, groupID string, member directory.Ref) (bool, error)
+	// Membership returns member's direct membership of the group (with its provenance) and
+	// whether there is one.
+	Membership(ctx context.Context, groupID string, member directory.Ref) (directory.Member, bool, error)
 	// AddMember and RemoveMember change g's direct members (adding an existing member is a
 	// conflict on "member") and move g to version g.Version+1
 	// (with the same check as UpdateGroup), updated at now.

@@ -344,3 +344,48 @@ the first that does not: checkpoints signed more often narrow it.`,
 	cmd.Flags().StringArrayVar(&checkpoints, "checkpoint", nil, "a file of signed checkpoints to check against (repeatable)")
 	return cmd
 }
+
+func (e *env) auditRevertCommand(f *clientFlags) *cobra.Command {
+	var force bool
+	cmd := &cobra.Command{
+		Use:   "revert INDEX",
+		Short: "Undo an applied event: its inverse change goes through the pipeline as you",
+		Long: `Undo the change event INDEX recorded: an update is set back, a move moved back, a
+disable enabled, a create deleted, a membership added removed or removed restored (with its
+original provenance), a grant revoked. The undo is authorized as your own change and recorded
+as an event that names the one it reverts. If the object changed since, it is refused (exit 1)
+naming the later events; --force (tier-0 admins) undoes it anyway.`,
+		Example: "  deputy audit revert 812 --justification \"wrong title, INC-4411\"",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			idx, err := strconv.ParseInt(args[0], 10, 64)
+			if err != nil || idx < 0 {
+				return fmt.Errorf("INDEX %q: want an event index", args[0])
+			}
+			c, err := e.newClient(f)
+			if err != nil {
+				return err
+			}
+			var v url.Values
+			if force {
+				v = url.Values{"force": {"true"}}
+			}
+			var out struct {
+				Event   int64 `json:"event"`
+				Reverts int64 `json:"reverts"`
+				Action  string
+				Target  struct{ Kind, Name, ID string }
+			}
+			if err := c.call(cmd.Context(), "POST", "/api/v1/audit/events/"+args[0]+"/revert", v, nil, &out); err != nil {
+				return err
+			}
+			if c.output == "json" {
+				return json.NewEncoder(e.stdout).Encode(out)
+			}
+			fmt.Fprintf(e.stdout, "reverted event %d: %s on %s (event %d)\n", out.Reverts, out.Action, out.Target.Name, out.Event)
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&force, "force", false, "undo even though the object changed since (tier-0 admins)")
+	return cmd
+}

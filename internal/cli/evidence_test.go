@@ -144,6 +144,29 @@ func TestAuditEvidence(t *testing.T) {
 			}
 		})
 	}
+
+	// An undo, with a justification, and one refused because the object changed since.
+	code, out, errOut = deputy(t, env, "", "user", "update", "user00", "--set", "title=Intern")
+	if code != 0 {
+		t.Fatalf("user update: %s", errOut)
+	}
+	code, evs, _ := deputy(t, env, "", "audit", "events", "--target", "user00", "--action", "user.update", "-o", "json")
+	var page struct{ Items []struct{ Index int64 } }
+	if err := json.Unmarshal([]byte(evs), &page); code != 0 || err != nil || len(page.Items) != 1 {
+		t.Fatalf("the update's event: %s", evs)
+	}
+	upd := fmt.Sprint(page.Items[0].Index)
+	code, out, errOut = deputy(t, env, "", "audit", "revert", upd, "--justification", "wrong title, INC-1")
+	if code != 0 || !strings.Contains(out, "reverted event "+upd+": user.update on user00") {
+		t.Fatalf("audit revert: %d %s %s", code, out, errOut)
+	}
+	code, out, errOut = deputy(t, env, "", "audit", "events", "--transport", "undo", "-o", "json")
+	if code != 0 || !strings.Contains(out, `"justification": "wrong title, INC-1"`) || !strings.Contains(out, `"reverts": `+upd) {
+		t.Fatalf("the undo's event: %s %s", out, errOut)
+	}
+	if code, _, errOut := deputy(t, env, "", "audit", "revert", upd); code != 1 || !strings.Contains(errOut, "changed_since") {
+		t.Fatalf("a second undo of the same event: %d %s", code, errOut)
+	}
 }
 
 // snapshot copies a live SQLite database consistently (VACUUM INTO).

@@ -185,7 +185,7 @@ var eventCols = []column{{"INDEX", "index"}, {"TIME", "time"}, {"ACTOR", "actor"
 func (e *env) auditCommand() *cobra.Command {
 	f := &clientFlags{}
 	cmd := &cobra.Command{Use: "audit", Short: "Read, export and verify the audit trail"}
-	e.addClientFlags(cmd, f, false)
+	e.addClientFlags(cmd, f, true)
 	var (
 		q      = map[string]*string{}
 		limit  int
@@ -240,6 +240,6 @@ func (e *env) auditCommand() *cobra.Command {
 	events.Flags().StringVar(&cursor, "cursor", "", "continue after a previous page")
 	events.Flags().BoolVar(&all, "all", false, "fetch every page")
 	cmd.AddCommand(events, e.auditCheckpointCommand(f), e.auditExportCommand(f), e.auditProveCommand(f),
-		e.auditVerifyProofCommand(), e.auditVerifyCommand())
+		e.auditVerifyProofCommand(), e.auditVerifyCommand(), e.auditRevertCommand(f))
 	return cmd
 }

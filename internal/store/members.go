@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"strings"
@@ -43,14 +44,25 @@ func (c *conn) Members(ctx context.Context, group directory.Ref, q directory.Lis
 	})
 }
 
-// IsMember reports whether member is a direct member of the group.
-func (t *tx) IsMember(ctx context.Context, groupID string, member directory.Ref) (bool, error) {
-	var n int
-	err := t.queryRow(ctx, "SELECT COUNT(*) FROM group_members WHERE group_id = ? AND member_id = ?", groupID, member.ID).Scan(&n)
-	if err != nil {
-		return false, fmt.Errorf("store: read membership: %w", err)
+// Membership returns member's direct membership of the group with its provenance, and whether
+// there is one.
+func (t *tx) Membership(ctx context.Context, groupID string, member directory.Ref) (directory.Member, bool, error) {
+	m := directory.Member{Ref: member}
+	var (
+		byKind  string
+		addedAt int64
+	)
+	err := t.queryRow(ctx, `SELECT source, source_id, added_by_type, added_by_id, added_by_name, added_at
+		FROM group_members WHERE group_id = ? AND member_id = ?`, groupID, member.ID).
+		Scan(&m.Provenance.Source, &m.Provenance.SourceID, &byKind, &m.Provenance.By.ID, &m.Provenance.By.Name, &addedAt)
+	if errors.Is(err, sql.ErrNoRows) {
+		return directory.Member{}, false, nil
 	}
-	return n > 0, nil
+	if err != nil {
+		return directory.Member{}, false, fmt.Errorf("store: read membership: %w", err)
+	}
+	m.Provenance.By.Kind, m.Provenance.At = directory.Kind(byKind), fromMicros(addedAt)
+	return m, true, nil
 }
 
 func (t *tx) AddMember(ctx context.Context, g *directory.Group, m directory.Member, now time.Time) error {
