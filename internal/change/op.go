@@ -21,22 +21,22 @@ type Op struct {
 	Target directory.Ref     `json:"target"`
 	// IfVersion, when non-zero, makes the op fail with directory.ErrStale unless the target is
 	// still at that version (an HTTP If-Match).
-	IfVersion     int64                          `json:"if_version,omitempty"`
-	OU            *directory.OUInput             `json:"ou,omitempty"`
-	User          *directory.UserInput           `json:"user,omitempty"`
-	Group         *directory.GroupInput          `json:"group,omitempty"`
-	Service       *directory.ServiceAccountInput `json:"service_account,omitempty"`
-	Patch         directory.Patch                `json:"patch,omitempty"`
-	To            string                         `json:"to,omitempty"`
-	Member        string                         `json:"member,omitempty"`
-	Token         *TokenInput                    `json:"token,omitempty"`
-	Role          *delegation.RoleInput          `json:"role,omitempty"`
-	Assignment    *delegation.AssignmentInput    `json:"assignment,omitempty"`
-	Activation    *delegation.ActivationInput    `json:"activation,omitempty"`
+	IfVersion  int64                          `json:"if_version,omitempty"`
+	OU         *directory.OUInput             `json:"ou,omitempty"`
+	User       *directory.UserInput           `json:"user,omitempty"`
+	Group      *directory.GroupInput          `json:"group,omitempty"`
+	Service    *directory.ServiceAccountInput `json:"service_account,omitempty"`
+	Patch      directory.Patch                `json:"patch,omitempty"`
+	To         string                         `json:"to,omitempty"`
+	Member     string                         `json:"member,omitempty"`
+	Token      *TokenInput                    `json:"token,omitempty"`
+	Role       *delegation.RoleInput          `json:"role,omitempty"`
+	Assignment *delegation.AssignmentInput    `json:"assignment,omitempty"`
+	Activation *delegation.ActivationInput    `json:"activation,omitempty"`
 	// Provenance, on group.add_member, restores a membership as it was (an undo of its
 	// removal); otherwise the membership is the actor's, added now.
-	Provenance *directory.Provenance `json:"provenance,omitempty"`
-	Justification string                         `json:"justification,omitempty"`
+	Provenance    *directory.Provenance `json:"provenance,omitempty"`
+	Justification string                `json:"justification,omitempty"`
 }
 
 // TokenInput asks for a personal API token.
