@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -121,6 +122,18 @@ func (a *App) Handler() http.Handler {
 	return httpx.Chain(mux, httpx.Observe(a.Log, httpx.NewMetrics(a.registry)), httpx.SecureHeaders)
 }
 
+// sinks are the configured audit sinks.
+func (a *App) sinks() []audit.Sink {
+	var out []audit.Sink
+	if a.Config.AuditWebhook != "" {
+		out = append(out, &audit.Webhook{URL: a.Config.AuditWebhook})
+	}
+	if a.Config.AuditSyslog != "" {
+		out = append(out, &audit.Syslog{Addr: a.Config.AuditSyslog})
+	}
+	return out
+}
+
 // Listen opens the configured address.
 func (a *App) Listen() (net.Listener, error) {
 	l, err := net.Listen("tcp", a.Config.Addr)
@@ -154,7 +167,12 @@ func (a *App) Serve(ctx context.Context, l net.Listener) error {
 	} else {
 		close(evidenceDone)
 	}
-	defer func() { stopEvidence(); <-evidenceDone }()
+	// Audit sinks follow the log from their cursors until the server stops.
+	var sinks sync.WaitGroup
+	for _, sink := range a.sinks() {
+		sinks.Go(func() { audit.Forward(ectx, a.Store, sink, 500, time.Second, a.Log) })
+	}
+	defer func() { stopEvidence(); <-evidenceDone; sinks.Wait() }()
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve: %w", err)

@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -38,6 +39,10 @@ type Config struct {
 	// events, and at least this often while the log grows (a Go duration such as 1m).
 	CheckpointEvery    string `json:"checkpoint_every"`
 	CheckpointInterval string `json:"checkpoint_interval"`
+	// AuditWebhook and AuditSyslog, when set, receive every audit event: NDJSON POSTs to a URL,
+	// RFC 5424 messages over TCP to HOST:PORT.
+	AuditWebhook string `json:"audit_webhook"`
+	AuditSyslog  string `json:"audit_syslog"`
 	// LogLevel is debug, info, warn or error; LogFormat is text or json.
 	LogLevel  string `json:"log_level"`
 	LogFormat string `json:"log_format"`
@@ -59,6 +64,8 @@ var settings = []setting{
 	{"checkpoint-file", "DEPUTY_CHECKPOINT_FILE", "", func(c *Config) *string { return &c.CheckpointFile }},
 	{"checkpoint-every", "DEPUTY_CHECKPOINT_EVERY", "1000", func(c *Config) *string { return &c.CheckpointEvery }},
 	{"checkpoint-interval", "DEPUTY_CHECKPOINT_INTERVAL", "1m", func(c *Config) *string { return &c.CheckpointInterval }},
+	{"audit-webhook", "DEPUTY_AUDIT_WEBHOOK", "", func(c *Config) *string { return &c.AuditWebhook }},
+	{"audit-syslog", "DEPUTY_AUDIT_SYSLOG", "", func(c *Config) *string { return &c.AuditSyslog }},
 	{"log-level", "DEPUTY_LOG_LEVEL", "info", func(c *Config) *string { return &c.LogLevel }},
 	{"log-format", "DEPUTY_LOG_FORMAT", "text", func(c *Config) *string { return &c.LogFormat }},
 }
@@ -71,6 +78,8 @@ var usage = map[string]string{
 	"checkpoint-file":     "file signed audit checkpoints are appended to (env DEPUTY_CHECKPOINT_FILE; default DATA/audit-checkpoints)",
 	"checkpoint-every":    "sign an audit checkpoint after this many new events (env DEPUTY_CHECKPOINT_EVERY)",
 	"checkpoint-interval": "and at least this often while the log grows, such as 1m (env DEPUTY_CHECKPOINT_INTERVAL)",
+	"audit-webhook":       "URL that receives every audit event as NDJSON POSTs (env DEPUTY_AUDIT_WEBHOOK)",
+	"audit-syslog":        "HOST:PORT that receives every audit event as RFC 5424 syslog over TCP (env DEPUTY_AUDIT_SYSLOG)",
 	"log-level":           "debug, info, warn or error (env DEPUTY_LOG_LEVEL)",
 	"log-format":          "text or json (env DEPUTY_LOG_FORMAT)",
 }
@@ -140,6 +149,16 @@ func (c Config) Validate() error {
 	}
 	if _, _, err := c.Checkpoints(); err != nil {
 		errs = append(errs, err)
+	}
+	if c.AuditWebhook != "" {
+		if u, err := url.Parse(c.AuditWebhook); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("config: audit-webhook %q: want an http:// or https:// URL", c.AuditWebhook))
+		}
+	}
+	if c.AuditSyslog != "" {
+		if _, _, err := net.SplitHostPort(c.AuditSyslog); err != nil {
+			errs = append(errs, fmt.Errorf("config: audit-syslog %q: want HOST:PORT", c.AuditSyslog))
+		}
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		errs = append(errs, fmt.Errorf("config: log-format %q: want text or json", c.LogFormat))

@@ -322,3 +322,30 @@ func (c *conn) EachEncoded(ctx context.Context, from int64, since time.Time, fn 
 	}
 	return rows.Err()
 }
+
+// SinkCursor returns the index of the next event sink name must receive (0 for a new sink).
+func (c *conn) SinkCursor(ctx context.Context, name string) (int64, error) {
+	var next int64
+	err := c.queryRow(ctx, "SELECT next_idx FROM audit_sinks WHERE name = ?", name).Scan(&next)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("store: audit sink %s: %w", name, err)
+	}
+	return next, nil
+}
+
+// SaveSinkCursor records a sink's cursor and its last error ("" after a delivery). It is the
+// sink's bookkeeping, not a change: it does not go through the pipeline.
+func (s *Store) SaveSinkCursor(ctx context.Context, name string, next int64, lastErr string) error {
+	return s.writer(ctx, func(c *conn) error {
+		_, err := c.exec(ctx, `INSERT INTO audit_sinks (name, next_idx, last_error, updated_at) VALUES (?, ?, ?, ?)
+			ON CONFLICT (name) DO UPDATE SET next_idx = excluded.next_idx, last_error = excluded.last_error, updated_at = excluded.updated_at`,
+			name, next, lastErr, micros(nowUTC()))
+		if err != nil {
+			return fmt.Errorf("store: save audit sink %s: %w", name, err)
+		}
+		return nil
+	})
+}

@@ -101,4 +101,16 @@ func testMerkleLog(t *testing.T, f *fixture) {
 			t.Errorf("consistency %d..%d: %v", from, size, err)
 		}
 	}
+	// A sink's cursor starts at 0 and keeps what was saved last.
+	if n, err := f.st.SinkCursor(f.ctx, "webhook x"); err != nil || n != 0 {
+		t.Fatalf("new sink cursor %d, %v", n, err)
+	}
+	for _, next := range []int64{5, 7} {
+		if err := f.st.SaveSinkCursor(f.ctx, "webhook x", next, "boom"); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := f.st.SinkCursor(f.ctx, "webhook x"); err != nil || n != next {
+			t.Fatalf("sink cursor %d after saving %d: %v", n, next, err)
+		}
+	}
 }

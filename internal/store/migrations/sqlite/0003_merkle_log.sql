@@ -36,3 +36,11 @@ CREATE TABLE audit_authority (
 
 CREATE INDEX audit_events_outcome ON audit_events (outcome, idx);
 CREATE INDEX audit_events_transport ON audit_events (transport, idx);
+
+-- Each audit sink's cursor: the index of the next event to deliver, and the last error.
+CREATE TABLE audit_sinks (
+    name       TEXT PRIMARY KEY,
+    next_idx   INTEGER NOT NULL,
+    last_error TEXT NOT NULL DEFAULT '',
+    updated_at INTEGER NOT NULL
+);
