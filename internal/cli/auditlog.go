@@ -389,3 +389,90 @@ naming the later events; --force (tier-0 admins) undoes it anyway.`,
 	cmd.Flags().BoolVar(&force, "force", false, "undo even though the object changed since (tier-0 admins)")
 	return cmd
 }
+
+func (e *env) auditTailCommand(f *clientFlags) *cobra.Command {
+	var (
+		follow bool
+		n      int64
+		format string
+	)
+	cmd := &cobra.Command{
+		Use:     "tail [-f]",
+		Short:   "Print the newest audit events, and with -f the ones that follow as they are logged (needs audit.read)",
+		Example: "  deputy audit tail -n 20\n  deputy audit tail -f --format rfc5424 | logger --server siem.example.com --tcp --octet-count",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if format != "line" && !slices.Contains(audit.Formats, format) {
+				return fmt.Errorf("--format %q: want line, %s", format, strings.Join(audit.Formats, ", "))
+			}
+			if n < 0 {
+				return fmt.Errorf("-n must not be negative")
+			}
+			c, err := e.newClient(f)
+			if err != nil {
+				return err
+			}
+			var newest struct {
+				Items []struct{ Index int64 } `json:"items"`
+			}
+			if err := c.call(cmd.Context(), "GET", "/api/v1/audit/events", url.Values{"limit": {"1"}}, nil, &newest); err != nil {
+				return err
+			}
+			next := int64(0)
+			if len(newest.Items) > 0 {
+				next = max(0, newest.Items[0].Index+1-n)
+			}
+			for {
+				read, err := c.tailFrom(cmd.Context(), e.stdout, next, format)
+				if err != nil {
+					return err
+				}
+				next += read
+				if !follow {
+					return nil
+				}
+				select {
+				case <-cmd.Context().Done():
+					return nil
+				case <-time.After(time.Second):
+				}
+			}
+		},
+	}
+	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing events as they are logged, until interrupted")
+	cmd.Flags().Int64VarP(&n, "lines", "n", 10, "how many of the newest events to print first")
+	cmd.Flags().StringVar(&format, "format", "line", "line (one readable line each), jsonl, cef or rfc5424")
+	return cmd
+}
+
+// tailFrom prints the events from index next on and returns how many it printed.
+func (c *client) tailFrom(ctx context.Context, w io.Writer, next int64, format string) (int64, error) {
+	body, err := c.stream(ctx, "/api/v1/audit/export", url.Values{"from": {strconv.FormatInt(next, 10)}})
+	if err != nil {
+		return 0, err
+	}
+	defer body.Close()
+	var buf bytes.Buffer
+	if _, err := io.Copy(&buf, body); err != nil && ctx.Err() == nil {
+		return 0, fmt.Errorf("read the log: %w", err)
+	}
+	lines := bytes.Count(buf.Bytes(), []byte("\n"))
+	if format != "line" {
+		return int64(lines), writeExport(w, &buf, format, "")
+	}
+	for _, line := range bytes.Split(bytes.TrimSuffix(buf.Bytes(), []byte("\n")), []byte("\n")) {
+		if len(line) == 0 {
+			continue
+		}
+		ev, err := audit.Decode(line)
+		if err != nil {
+			return 0, fmt.Errorf("the log sent %q", line)
+		}
+		reason := ""
+		if ev.Reason != "" {
+			reason = " (" + ev.Reason + ")"
+		}
+		fmt.Fprintf(w, "%d %s %s %s %s %s%s\n", ev.Index, ev.Time.Format(time.RFC3339), ev.Actor.Name, ev.Action, ev.Target.Name, ev.Outcome, reason)
+	}
+	return int64(lines), nil
+}

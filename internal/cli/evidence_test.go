@@ -77,6 +77,10 @@ func TestAuditEvidence(t *testing.T) {
 	if code, _, _ := deputy(t, nil, tampered, "audit", "verify-proof", "-", "--key", pub); code != 1 {
 		t.Fatal("a tampered proof verified")
 	}
+	if code, out, errOut := deputy(t, env, "", "audit", "tail", "-n", "3"); code != 0 || strings.Count(out, "\n") != 3 ||
+		!strings.HasPrefix(out, fmt.Sprintf("%d ", size-3)) || !strings.Contains(out, "user.create user29 applied") {
+		t.Fatalf("audit tail -n 3: %d %q %s", code, out, errOut)
+	}
 	for _, format := range []string{"cef", "rfc5424"} {
 		code, out, errOut := deputy(t, env, "", "audit", "export", "--format", format, "--from", "3")
 		if code != 0 || strings.Count(out, "\n") != size-3 {

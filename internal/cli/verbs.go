@@ -240,6 +240,6 @@ func (e *env) auditCommand() *cobra.Command {
 	events.Flags().StringVar(&cursor, "cursor", "", "continue after a previous page")
 	events.Flags().BoolVar(&all, "all", false, "fetch every page")
 	cmd.AddCommand(events, e.auditCheckpointCommand(f), e.auditExportCommand(f), e.auditProveCommand(f),
-		e.auditVerifyProofCommand(), e.auditVerifyCommand(), e.auditRevertCommand(f))
+		e.auditVerifyProofCommand(), e.auditVerifyCommand(), e.auditRevertCommand(f), e.auditTailCommand(f))
 	return cmd
 }
