@@ -205,3 +205,13 @@ func resign(t *testing.T, dir string) {
 		t.Fatal(err)
 	}
 }
+
+// TestVerifyFixture verifies the checked-in log fixture with the CLI, as an auditor would.
+func TestVerifyFixture(t *testing.T) {
+	dir := filepath.Join("..", "audit", "testdata", "log")
+	code, out, errOut := deputy(t, nil, "", "audit", "verify", "--export", filepath.Join(dir, "export.jsonl"),
+		"--key", filepath.Join(dir, "key.pub"), "--checkpoint", filepath.Join(dir, "checkpoints"))
+	if code != 0 || !strings.Contains(out, "verified 7 events") || !strings.Contains(out, "checkpoints matched: 2; the latest covers every event") {
+		t.Fatalf("verify the fixture: %d\n%s%s", code, out, errOut)
+	}
+}
