@@ -33,7 +33,7 @@ func fixtureEvents() []*Event {
 			Message: "admin holds rights helen does not: \"tier0-admin\" <all>", Transport: TransportPortal},
 		{Index: 3, Time: t0.Add(3 * time.Second), Actor: Principal{Type: "system", ID: "system:lifecycle", Name: "system:lifecycle"},
 			OnBehalfOf: &Principal{Type: "user", ID: "u-hr", Name: "hannah"}, Action: "group.add_member",
-			Target: Target{Type: "group", ID: "g-1", Name: "sales-all", Version: 7},
+			Target:    Target{Type: "group", ID: "g-1", Name: "sales-all", Version: 7},
 			Authority: Authority{LifecycleRule: "sales", ReviewDecision: "rd-1"}, Outcome: Applied,
 			After: map[string]any{"member": map[string]any{"type": "user", "id": "u-sam", "name": "sam"}, "provenance": "rule"}, Transport: TransportLifecycle},
 		{Index: 4, Time: t0.Add(4 * time.Second), Actor: Principal{Type: "user", ID: "u-admin", Name: "admin"}, Action: "group.remove_member",
