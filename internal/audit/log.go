@@ -44,25 +44,55 @@ type NodeSource interface {
 type Tree struct{ Src NodeSource }
 
 // nodes returns the hashes of ids: stored ones read in one call, lower ones recomputed from
-// their leaves.
+// their leaves, read in one call too (a proof's low nodes lie within one block of leaves).
 func (t Tree) nodes(ctx context.Context, ids []compact.NodeID) ([][]byte, error) {
 	out := make([][]byte, len(ids))
-	var stored []compact.NodeID
-	var at []int
+	var (
+		stored       []compact.NodeID
+		at           []int
+		lowLo, lowHi uint64 // the leaves the low nodes cover
+		anyLow       bool
+	)
 	for i, id := range ids {
 		if id.Level >= StoredLevel {
 			stored, at = append(stored, id), append(at, i)
 			continue
 		}
-		begin, end := id.Coverage()
-		leaves, err := t.Src.LeafHashes(ctx, begin, end)
-		if err != nil {
+		b, e := id.Coverage()
+		if !anyLow {
+			lowLo, lowHi, anyLow = b, e, true
+		}
+		lowLo, lowHi = min(lowLo, b), max(lowHi, e)
+	}
+	// One read when the low nodes share a block of leaves (an inclusion proof's do); one per
+	// node when they lie apart (a consistency proof's two edges).
+	var block [][]byte
+	if anyLow && lowHi-lowLo <= 2<<StoredLevel {
+		var err error
+		if block, err = t.Src.LeafHashes(ctx, lowLo, lowHi); err != nil {
 			return nil, err
 		}
-		if uint64(len(leaves)) != end-begin {
-			return nil, fmt.Errorf("audit: node %d/%d: %d of %d leaves", id.Level, id.Index, len(leaves), end-begin)
+	}
+	for i, id := range ids {
+		if id.Level >= StoredLevel {
+			continue
 		}
-		r := factory.NewEmptyRange(begin)
+		b, e := id.Coverage()
+		var leaves [][]byte
+		if block != nil {
+			if uint64(len(block)) == lowHi-lowLo {
+				leaves = block[b-lowLo : e-lowLo]
+			}
+		} else {
+			var err error
+			if leaves, err = t.Src.LeafHashes(ctx, b, e); err != nil {
+				return nil, err
+			}
+		}
+		if uint64(len(leaves)) != e-b {
+			return nil, fmt.Errorf("audit: node %d/%d: %d of %d leaves", id.Level, id.Index, len(leaves), e-b)
+		}
+		r := factory.NewEmptyRange(b)
 		for _, l := range leaves {
 			if err := r.Append(l, nil); err != nil {
 				return nil, err

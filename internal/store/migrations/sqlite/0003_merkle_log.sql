@@ -34,8 +34,18 @@ CREATE TABLE audit_authority (
     PRIMARY KEY (ref, idx)
 ) WITHOUT ROWID;
 
-CREATE INDEX audit_events_outcome ON audit_events (outcome, idx);
-CREATE INDEX audit_events_transport ON audit_events (transport, idx);
+-- Each search index leads with its column and the event index (newest-first pages walk it in
+-- order), then carries the other filter columns, so that a second filter is tested on the
+-- index entry without reading the event: an actor's denied events are found among their
+-- entries, not among their events' rows.
+DROP INDEX audit_events_actor;
+DROP INDEX audit_events_target;
+DROP INDEX audit_events_action;
+CREATE INDEX audit_events_actor ON audit_events (actor_id, idx, action, outcome, transport);
+CREATE INDEX audit_events_target ON audit_events (target_id, idx, actor_id, action, outcome, transport);
+CREATE INDEX audit_events_action ON audit_events (action, idx, outcome, transport);
+CREATE INDEX audit_events_outcome ON audit_events (outcome, idx, transport);
+CREATE INDEX audit_events_transport ON audit_events (transport, idx, outcome);
 
 -- Each audit sink's cursor: the index of the next event to deliver, and the last error.
 CREATE TABLE audit_sinks (
