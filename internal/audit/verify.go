@@ -4,14 +4,17 @@ import (
 	"bufio"
 	"bytes"
 	"cmp"
+	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"slices"
 	"strconv"
 
 	"github.com/transparency-dev/merkle/compact"
+	"github.com/transparency-dev/merkle/rfc6962"
 	"golang.org/x/mod/sumdb/note"
 )
 
@@ -52,6 +55,7 @@ type Verifier struct {
 	lastGood    uint64 // size of the last checkpoint that matched
 	nodes       map[compact.NodeID][]byte
 	err         *Mismatch
+	hash        *reusedHasher
 }
 
 // NewVerifier starts a verification against checkpoints (in any order).
@@ -62,7 +66,8 @@ func NewVerifier(checkpoints []Checkpoint) *Verifier {
 	})
 	// The same checkpoint from the database and a witness's file counts once.
 	cps = slices.CompactFunc(cps, func(a, b Checkpoint) bool { return a.Size == b.Size && bytes.Equal(a.Root, b.Root) })
-	return &Verifier{app: NewAppender(nil), checkpoints: cps}
+	h := newReusedHasher()
+	return &Verifier{app: &Appender{r: (&compact.RangeFactory{Hash: h.children}).NewEmptyRange(0)}, checkpoints: cps, hash: h}
 }
 
 // StoredNodes gives the verifier the interior nodes the database keeps, which it compares with
@@ -80,13 +85,13 @@ func (v *Verifier) add(body, stored []byte, haveStored bool) error {
 	if v.err != nil {
 		return v.err
 	}
+	leaf := v.hash.leaf(body)
 	pos := v.app.Size()
 	if idx, ok := encodedIndex(body); !ok {
 		return v.fail(pos, 0, "it is not a canonical event encoding")
 	} else if idx != pos {
 		return v.fail(pos, 0, fmt.Sprintf("the event at position %d says it is event %d (events deleted, reordered or inserted)", pos, idx))
 	}
-	leaf := LeafHash(body)
 	if haveStored && !bytes.Equal(stored, leaf) {
 		if stored == nil {
 			return v.fail(pos, 0, "the database holds no leaf hash for it (added outside the log)")
@@ -203,4 +208,29 @@ func VerifyExport(r io.Reader, checkpoints []Checkpoint) (Verified, error) {
 		}
 	}
 	return v.Finish()
+}
+
+// reusedHasher computes RFC 6962 leaf and node hashes with one SHA-256 state it resets, instead
+// of a new one per hash: verifying a large log is then hashing, not allocating. It is not safe
+// for concurrent use; each Verifier has its own. (The tests check its roots against the RFC
+// 6962 test vectors and the reference tree.)
+type reusedHasher struct {
+	h hash.Hash
+}
+
+func newReusedHasher() *reusedHasher { return &reusedHasher{h: sha256.New()} }
+
+func (r *reusedHasher) leaf(data []byte) []byte {
+	r.h.Reset()
+	r.h.Write([]byte{rfc6962.RFC6962LeafHashPrefix})
+	r.h.Write(data)
+	return r.h.Sum(make([]byte, 0, sha256.Size))
+}
+
+func (r *reusedHasher) children(left, right []byte) []byte {
+	r.h.Reset()
+	r.h.Write([]byte{rfc6962.RFC6962NodeHashPrefix})
+	r.h.Write(left)
+	r.h.Write(right)
+	return r.h.Sum(make([]byte, 0, sha256.Size))
 }
