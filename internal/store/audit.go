@@ -38,9 +38,9 @@ func (t *tx) AppendEvent(ctx context.Context, e *audit.Event) (int64, error) {
 		return 0, err
 	}
 	_, err = t.exec(ctx, `INSERT INTO audit_events (idx, at, logged_at, actor_id, actor_name, action, target_type, target_id,
-		target_name, outcome, transport, body, leaf) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		target_name, outcome, transport, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		e.Index, micros(e.Time), logged, e.Actor.ID, e.Actor.Name, e.Action, e.Target.Type, e.Target.ID, e.Target.Name,
-		string(e.Outcome), e.Transport, body, leaf)
+		string(e.Outcome), e.Transport, body)
 	if err != nil {
 		return 0, fmt.Errorf("store: append audit event: %w", err)
 	}

@@ -63,6 +63,9 @@ func (t *tx) appendLeaf(ctx context.Context, index int64, leaf []byte) error {
 	if t.app.Size() != uint64(index) {
 		return fmt.Errorf("%w: audit log edge at %d, appending %d", change.ErrTxBroken, t.app.Size(), index)
 	}
+	if _, err := t.exec(ctx, "INSERT INTO audit_leaves (idx, hash) VALUES (?, ?)", index, leaf); err != nil {
+		return fmt.Errorf("store: store audit leaf: %w", err)
+	}
 	nodes, err := t.app.Append(leaf)
 	if err != nil {
 		return fmt.Errorf("store: append to the audit log: %w", err)
@@ -122,7 +125,7 @@ func (c *conn) StoredNodes(ctx context.Context, ids []compact.NodeID) ([][]byte,
 
 // LeafHashes implements audit.NodeSource.
 func (c *conn) LeafHashes(ctx context.Context, begin, end uint64) ([][]byte, error) {
-	rows, err := c.query(ctx, "SELECT leaf FROM audit_events WHERE idx >= ? AND idx < ? ORDER BY idx", int64(begin), int64(end))
+	rows, err := c.query(ctx, "SELECT hash FROM audit_leaves WHERE idx >= ? AND idx < ? ORDER BY idx", int64(begin), int64(end))
 	if err != nil {
 		return nil, fmt.Errorf("store: audit leaves: %w", err)
 	}
@@ -150,7 +153,7 @@ func (c *conn) LogSize(ctx context.Context) (uint64, error) {
 // EachLeaf calls fn with every event's canonical encoding and stored leaf hash, in index order,
 // for verification.
 func (c *conn) EachLeaf(ctx context.Context, fn func(body, leaf []byte) error) error {
-	rows, err := c.rawQuery(ctx, "SELECT body, leaf FROM audit_events ORDER BY idx")
+	rows, err := c.rawQuery(ctx, "SELECT e.body, l.hash FROM audit_events e LEFT JOIN audit_leaves l ON l.idx = e.idx ORDER BY e.idx")
 	if err != nil {
 		return fmt.Errorf("store: read the audit log: %w", err)
 	}
@@ -270,9 +273,6 @@ func fillLeaves(ctx context.Context, s *Store, t *tx) error {
 			return fmt.Errorf("fill audit log time %d: %w", e.idx, err)
 		}
 		leaf := audit.LeafHash(e.body)
-		if _, err := t.exec(ctx, "UPDATE audit_events SET leaf = ? WHERE idx = ?", leaf, e.idx); err != nil {
-			return fmt.Errorf("fill audit leaf %d: %w", e.idx, err)
-		}
 		if err := t.appendLeaf(ctx, e.idx, leaf); err != nil {
 			return err
 		}

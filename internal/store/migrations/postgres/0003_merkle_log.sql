@@ -1,4 +1,5 @@
--- The audit trail as a Merkle log: each event's leaf hash beside it, the tree's interior nodes
+-- The audit trail as a Merkle log: each event's leaf hash in a dense table (a proof reads 16
+-- neighbours; kept apart from the event rows they stay in memory), the tree's interior nodes
 -- from level 4 up (the lower ones are recomputed from at most 16 leaves), and the signed
 -- checkpoints; and what searching a large log by authority, outcome and transport needs. Events
 -- logged before this migration get their leaves and authority rows in the migration.
@@ -10,7 +11,10 @@
 ALTER TABLE audit_events ADD COLUMN logged_at BIGINT NOT NULL DEFAULT 0;
 DROP INDEX audit_events_at;
 
-ALTER TABLE audit_events ADD COLUMN leaf BYTEA;
+CREATE TABLE audit_leaves (
+    idx  BIGINT PRIMARY KEY,
+    hash BYTEA NOT NULL
+);
 
 CREATE TABLE audit_nodes (
     level INTEGER NOT NULL,
