@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -255,7 +256,7 @@ func (e *Evidence) ProveInclusion(ctx context.Context, index, size uint64) (Incl
 // Verify checks an inclusion proof offline: the event hashes to the leaf, the proof leads to the
 // root, and, when it carries one, the checkpoint is signed by a known key and states that root.
 func (p InclusionProof) Verify(known note.Verifiers) error {
-	if !bytesEqual(LeafHash([]byte(p.Event)), p.LeafHash) {
+	if !bytes.Equal(LeafHash([]byte(p.Event)), p.LeafHash) {
 		return errors.New("audit: the event does not hash to the proof's leaf hash")
 	}
 	if idx, ok := encodedIndex([]byte(p.Event)); !ok || idx != p.Index {
@@ -271,7 +272,7 @@ func (p InclusionProof) Verify(known note.Verifiers) error {
 	if err != nil {
 		return err
 	}
-	if cp.Size != p.Size || !bytesEqual(cp.Root, p.Root) {
+	if cp.Size != p.Size || !bytes.Equal(cp.Root, p.Root) {
 		return fmt.Errorf("audit: the checkpoint states size %d and another root than the proof's", cp.Size)
 	}
 	return nil
@@ -325,5 +326,3 @@ func nonNil(p [][]byte) [][]byte {
 	}
 	return p
 }
-
-func bytesEqual(a, b []byte) bool { return string(a) == string(b) }
