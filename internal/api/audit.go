@@ -367,7 +367,8 @@ func (s *Server) changedSince(ctx context.Context, ev audit.Event, stale error) 
 	if ev.Target.ID != "" {
 		if evs, _, err := s.audit.Events(ctx, q); err == nil {
 			for _, e := range evs {
-				if e.Index > ev.Index && e.Reverts == nil || e.Index > ev.Index && *e.Reverts != ev.Index {
+				undoesThis := e.Reverts != nil && *e.Reverts == ev.Index
+				if e.Index > ev.Index && !undoesThis {
 					later = append([]string{fmt.Sprintf("%d (%s by %s)", e.Index, e.Action, e.Actor.Name)}, later...)
 				}
 			}
