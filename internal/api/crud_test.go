@@ -503,6 +503,7 @@ func TestProbesAndMetrics(t *testing.T) {
 			for _, want := range []string{
 				`deputy_http_requests_total{code="201",route="POST /api/v1/users"} 1`,
 				`deputy_ops_duration_seconds_count{action="user.create",outcome="applied"} 1`,
+				"deputy_audit_log_events 5", // init's four events and the user created
 				"go_goroutines",
 			} {
 				if !strings.Contains(body, want) {

@@ -68,6 +68,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 		st.Close()
 		return nil, err
 	}
+	reg.MustRegister(newEvidenceCollector(a))
 	return a, nil
 }
 
