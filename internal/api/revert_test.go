@@ -113,6 +113,14 @@ func TestRevert(t *testing.T) {
 		t.Fatalf("assignment after undoing the grant: %d", r.Status)
 	}
 
+	// An OU (deleted only when empty) comes back with its ID, name, parent and protection.
+	ou := e.must(201, "POST", "/api/v1/ous", map[string]any{"name": "emea", "parent": "sales", "protected": true})
+	e.must(204, "DELETE", "/api/v1/ous/"+ou["id"].(string), nil)
+	ok(e.lastApplied())
+	if back := e.get("/api/v1/ous/" + ou["id"].(string)); back["path"] != "sales/emea" || back["protected"] != true {
+		t.Fatalf("the OU after undoing its deletion: %v", back)
+	}
+
 	// What cannot be undone, and who may not.
 	e.must(204, "DELETE", "/api/v1/users/fin", nil)
 	deleted := e.lastApplied()

@@ -35,8 +35,11 @@ type Op struct {
 	Activation *delegation.ActivationInput    `json:"activation,omitempty"`
 	// Provenance, on group.add_member, restores a membership as it was (an undo of its
 	// removal); otherwise the membership is the actor's, added now.
-	Provenance    *directory.Provenance `json:"provenance,omitempty"`
-	Justification string                `json:"justification,omitempty"`
+	Provenance *directory.Provenance `json:"provenance,omitempty"`
+	// RestoreID, on ou.create, gives the OU the ID it had before it was deleted (an undo of the
+	// delete), so its history continues; otherwise a create gets a new ID.
+	RestoreID     string `json:"restore_id,omitempty"`
+	Justification string `json:"justification,omitempty"`
 }
 
 // TokenInput asks for a personal API token.

@@ -16,7 +16,14 @@ func (pl *planner) ouCreate(ctx context.Context) (*plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	o := directory.OU{ID: directory.NewID(), Name: in.Name, ParentID: parent.ID, Path: parent.ChildPath(in.Name),
+	id := directory.NewID()
+	if pl.op.RestoreID != "" {
+		if !directory.IsID(pl.op.RestoreID) {
+			return nil, directory.Invalid("restore_id", "is not an ID")
+		}
+		id = pl.op.RestoreID
+	}
+	o := directory.OU{ID: id, Name: in.Name, ParentID: parent.ID, Path: parent.ChildPath(in.Name),
 		Protected: in.Protected, Version: 1, Created: pl.now, Updated: pl.now}
 	return &plan{target: o.Ref(), after: o.Fields(), version: 1,
 		write: func(ctx context.Context) error { return pl.tx.InsertOU(ctx, &o) }}, nil

@@ -77,8 +77,18 @@ func Inverse(ev audit.Event, force bool) (Op, error) {
 		}
 	case delegation.RoleAssign:
 		op.Action = delegation.RoleRevoke
+	case delegation.OUDelete:
+		// An OU is deleted only when empty, so its fields are all there is to restore.
+		name, _ := ev.Before["name"].(string)
+		parent, _ := refID(ev.Before["parent"]).(string)
+		protected, _ := ev.Before["protected"].(bool)
+		if name == "" || parent == "" {
+			return Op{}, notRevertible(ev, "it does not record the OU's name and parent")
+		}
+		op = Op{Action: delegation.OUCreate, OU: &directory.OUInput{Name: name, Parent: parent, Protected: protected},
+			RestoreID: ev.Target.ID}
 	default:
-		return Op{}, notRevertible(ev, "%s cannot be undone in this version (deleting, issuing a token and changing roles are not)", ev.Action)
+		return Op{}, notRevertible(ev, "%s cannot be undone in this version (deleting a user, group or service account, issuing a token and changing roles are not)", ev.Action)
 	}
 	op.Justification = fmt.Sprintf("undo of event %d", ev.Index)
 	return op, nil
