@@ -76,6 +76,10 @@ type eventScope struct {
 	targets map[string]bool // object ID -> readable, decided once per search
 }
 
+func newEventScope(s *Server, a delegation.Actor) *eventScope {
+	return &eventScope{s: s, actor: a, targets: map[string]bool{}}
+}
+
 func (v *eventScope) visible(ctx context.Context, e *audit.Event) bool {
 	if e.Actor.ID == v.actor.ID || e.OnBehalfOf != nil && e.OnBehalfOf.ID == v.actor.ID {
 		return true
@@ -148,7 +152,7 @@ func (s *Server) scopedEvents(r *http.Request, q audit.Query) ([]audit.Event, in
 	if want == 0 {
 		want = directory.DefaultLimit
 	}
-	scope := &eventScope{s: s, actor: actor(r), targets: map[string]bool{}}
+	scope := newEventScope(s, actor(r))
 	var out []audit.Event
 	q.Limit = directory.MaxLimit
 	for read := 0; read < scanBudget; {
@@ -176,28 +180,36 @@ func (s *Server) scopedEvents(r *http.Request, q audit.Query) ([]audit.Event, in
 	return out, q.Before, nil
 }
 
-func (s *Server) getEvent(w http.ResponseWriter, r *http.Request) {
+// readableEvent reads the event the path names, if the caller may see it: any event with
+// audit.read over the whole directory, else one of their scope. A refusal is recorded.
+func (s *Server) readableEvent(w http.ResponseWriter, r *http.Request) (audit.Event, bool) {
 	idx, err := strconv.ParseInt(r.PathValue("index"), 10, 64)
 	if err != nil || idx < 0 {
 		s.fail(w, r, directory.Invalid("index", "must be a non-negative number"))
-		return
+		return audit.Event{}, false
 	}
 	all, err := s.auditor(r)
 	if err != nil {
 		s.fail(w, r, err)
-		return
+		return audit.Event{}, false
 	}
 	e, err := s.audit.Event(r.Context(), idx)
-	if err == nil && !all && !(&eventScope{s: s, actor: actor(r), targets: map[string]bool{}}).visible(r.Context(), &e) {
-		// Not theirs to see: refused and recorded, as any refused read.
-		s.allowed(w, r, delegation.AuditRead, directory.Ref{}, nil)
-		return
-	}
 	if err != nil {
 		s.fail(w, r, err)
-		return
+		return audit.Event{}, false
 	}
-	httpx.WriteJSON(w, http.StatusOK, e)
+	if !all && !newEventScope(s, actor(r)).visible(r.Context(), &e) {
+		// Not theirs to see: refused and recorded, as any refused read.
+		s.allowed(w, r, delegation.AuditRead, directory.Ref{}, nil)
+		return audit.Event{}, false
+	}
+	return e, true
+}
+
+func (s *Server) getEvent(w http.ResponseWriter, r *http.Request) {
+	if e, ok := s.readableEvent(w, r); ok {
+		httpx.WriteJSON(w, http.StatusOK, e)
+	}
 }
 
 // me answers who the caller is.
@@ -280,11 +292,6 @@ type revertView struct {
 // revertEvent undoes an applied event: the inverse op, built from what the event recorded, goes
 // through the pipeline as the caller (authorized, gated and audited, linked to the event).
 func (s *Server) revertEvent(w http.ResponseWriter, r *http.Request) {
-	idx, err := strconv.ParseInt(r.PathValue("index"), 10, 64)
-	if err != nil || idx < 0 {
-		s.fail(w, r, directory.Invalid("index", "must be a non-negative number"))
-		return
-	}
 	force := false
 	switch r.URL.Query().Get("force") {
 	case "", "false":
@@ -294,21 +301,11 @@ func (s *Server) revertEvent(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, directory.Invalid("force", "must be true or false"))
 		return
 	}
-	all, err := s.auditor(r)
-	if err != nil {
-		s.fail(w, r, err)
+	ev, ok := s.readableEvent(w, r)
+	if !ok {
 		return
 	}
-	ev, err := s.audit.Event(r.Context(), idx)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	a := actor(r)
-	if !all && !(&eventScope{s: s, actor: a, targets: map[string]bool{}}).visible(r.Context(), &ev) {
-		s.allowed(w, r, delegation.AuditRead, directory.Ref{}, nil)
-		return
-	}
+	idx, a := ev.Index, actor(r)
 	op, err := change.Inverse(ev, force)
 	if err != nil {
 		s.fail(w, r, err)
@@ -326,9 +323,7 @@ func (s *Server) revertEvent(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	res, err := s.pipeline.Submit(r.Context(), a, m, op)
-	if res.Event > 0 || res.Outcome == audit.Applied {
-		w.Header().Set("Deputy-Audit-Event", strconv.FormatInt(res.Event, 10))
-	}
+	auditHeader(w, res)
 	if errors.Is(err, directory.ErrStale) {
 		s.fail(w, r, s.changedSince(r.Context(), ev, err))
 		return
@@ -338,15 +333,6 @@ func (s *Server) revertEvent(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	httpx.WriteJSON(w, http.StatusOK, revertView{Event: res.Event, Reverts: idx, Action: string(op.Action), Target: res.Target, Version: res.Version})
-}
-
-// failDenied writes a recorded denial, naming its event in the header.
-func (s *Server) failDenied(w http.ResponseWriter, r *http.Request, err error) {
-	var denied *change.DeniedError
-	if errors.As(err, &denied) {
-		w.Header().Set("Deputy-Audit-Event", strconv.FormatInt(denied.Event, 10))
-	}
-	s.fail(w, r, err)
 }
 
 // tier0 reports whether a holds the tier-0 admin role.

@@ -167,9 +167,7 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request, op change.Op) (c
 	op.IfVersion = v
 	op.Justification = strings.TrimSpace(r.Header.Get("Deputy-Justification"))
 	res, err := s.pipeline.Submit(r.Context(), actor(r), meta(r), op)
-	if res.Event > 0 || res.Outcome == audit.Applied {
-		w.Header().Set("Deputy-Audit-Event", strconv.FormatInt(res.Event, 10))
-	}
+	auditHeader(w, res)
 	if err != nil {
 		s.fail(w, r, err)
 		return res, false
@@ -185,14 +183,26 @@ func (s *Server) allowed(w http.ResponseWriter, r *http.Request, action delegati
 		target.ID = a.ID // the caller reading themselves
 	}
 	if err := s.pipeline.Check(r.Context(), a, meta(r), action, target, fields); err != nil {
-		var denied *change.DeniedError
-		if errors.As(err, &denied) {
-			w.Header().Set("Deputy-Audit-Event", strconv.FormatInt(denied.Event, 10))
-		}
-		s.fail(w, r, err)
+		s.failDenied(w, r, err)
 		return false
 	}
 	return true
+}
+
+// auditHeader names the event that recorded a submitted op.
+func auditHeader(w http.ResponseWriter, res change.Result) {
+	if res.Event > 0 || res.Outcome == audit.Applied {
+		w.Header().Set("Deputy-Audit-Event", strconv.FormatInt(res.Event, 10))
+	}
+}
+
+// failDenied writes err, naming in the header the event that recorded a denial.
+func (s *Server) failDenied(w http.ResponseWriter, r *http.Request, err error) {
+	var denied *change.DeniedError
+	if errors.As(err, &denied) {
+		w.Header().Set("Deputy-Audit-Event", strconv.FormatInt(denied.Event, 10))
+	}
+	s.fail(w, r, err)
 }
 
 // listQuery reads filter, cursor and limit, checking the filter against schema.

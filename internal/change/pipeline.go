@@ -478,13 +478,7 @@ func (p *Pipeline) Check(ctx context.Context, actor delegation.Actor, meta Meta,
 	if dec.Allow {
 		return nil
 	}
-	ev := p.event(actor, meta, &Op{Action: action}, target, audit.Timestamp(p.now()))
-	ev.Outcome, ev.Reason, ev.Message = audit.Denied, dec.Reason, dec.Message
-	idx, err := p.record(ctx, ev)
-	if err != nil {
-		return err
-	}
-	return &DeniedError{Reason: dec.Reason, Message: dec.Message, Event: idx}
+	return p.Refuse(ctx, actor, meta, Op{Action: action, Target: target}, dec.Reason, dec.Message)
 }
 
 // Refuse records an attempt the caller's transport refuses before it reaches the authorizer,

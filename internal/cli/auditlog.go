@@ -119,7 +119,8 @@ canonical encodings the log hashes: from event 0 it is a complete copy that
 				return err
 			}
 			defer body.Close()
-			return writeExport(e.stdout, body, format, hostname)
+			_, err = writeExport(e.stdout, body, format, hostname)
+			return err
 		},
 	}
 	cmd.Flags().StringVar(&format, "format", audit.FormatJSONL, "jsonl, cef or rfc5424")
@@ -129,39 +130,48 @@ canonical encodings the log hashes: from event 0 it is a complete copy that
 	return cmd
 }
 
-// writeExport copies an export stream to w in format.
-func writeExport(w io.Writer, r io.Reader, format, hostname string) error {
+// writeExport copies an export stream to w in format (jsonl, cef, rfc5424, or line: one
+// readable line per event) and returns how many events it wrote.
+func writeExport(w io.Writer, r io.Reader, format, hostname string) (int64, error) {
 	if hostname == "" {
 		hostname, _ = os.Hostname()
 	}
 	br := bufio.NewReaderSize(r, 1<<20)
 	bw := bufio.NewWriterSize(w, 1<<16)
 	defer bw.Flush()
-	for n := 0; ; n++ {
+	var n int64
+	for {
 		line, err := br.ReadBytes('\n')
-		if len(line) > 0 {
-			line = bytes.TrimSuffix(line, []byte("\n"))
+		if line = bytes.TrimSuffix(line, []byte("\n")); len(line) > 0 {
 			if format == audit.FormatJSONL {
 				bw.Write(line)
-				bw.WriteByte('\n')
 			} else {
 				ev, derr := audit.Decode(line)
 				if derr != nil {
-					return fmt.Errorf("export line %d: %s", n+1, strings.TrimSpace(string(line)))
+					return n, fmt.Errorf("export line %d: %s", n+1, strings.TrimSpace(string(line)))
 				}
-				if format == audit.FormatCEF {
+				switch format {
+				case audit.FormatCEF:
 					bw.WriteString(audit.CEF(&ev, Version))
-				} else {
+				case audit.FormatRFC5424:
 					bw.WriteString(audit.RFC5424(&ev, line, hostname))
+				default:
+					reason := ""
+					if ev.Reason != "" {
+						reason = " (" + ev.Reason + ")"
+					}
+					fmt.Fprintf(bw, "%d %s %s %s %s %s%s", ev.Index, ev.Time.Format(time.RFC3339), ev.Actor.Name, ev.Action,
+						ev.Target.Name, ev.Outcome, reason)
 				}
-				bw.WriteByte('\n')
 			}
+			bw.WriteByte('\n')
+			n++
 		}
 		if errors.Is(err, io.EOF) {
-			return nil
+			return n, nil
 		}
 		if err != nil {
-			return fmt.Errorf("read the export: %w", err)
+			return n, fmt.Errorf("read the export: %w", err)
 		}
 	}
 }
@@ -452,27 +462,5 @@ func (c *client) tailFrom(ctx context.Context, w io.Writer, next int64, format s
 		return 0, err
 	}
 	defer body.Close()
-	var buf bytes.Buffer
-	if _, err := io.Copy(&buf, body); err != nil && ctx.Err() == nil {
-		return 0, fmt.Errorf("read the log: %w", err)
-	}
-	lines := bytes.Count(buf.Bytes(), []byte("\n"))
-	if format != "line" {
-		return int64(lines), writeExport(w, &buf, format, "")
-	}
-	for _, line := range bytes.Split(bytes.TrimSuffix(buf.Bytes(), []byte("\n")), []byte("\n")) {
-		if len(line) == 0 {
-			continue
-		}
-		ev, err := audit.Decode(line)
-		if err != nil {
-			return 0, fmt.Errorf("the log sent %q", line)
-		}
-		reason := ""
-		if ev.Reason != "" {
-			reason = " (" + ev.Reason + ")"
-		}
-		fmt.Fprintf(w, "%d %s %s %s %s %s%s\n", ev.Index, ev.Time.Format(time.RFC3339), ev.Actor.Name, ev.Action, ev.Target.Name, ev.Outcome, reason)
-	}
-	return int64(lines), nil
+	return writeExport(w, body, format, "")
 }
