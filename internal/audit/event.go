@@ -55,6 +55,8 @@ type Authority struct {
 	Request        string   `json:"request,omitempty"`
 	LifecycleRule  string   `json:"lifecycle_rule,omitempty"`
 	ReviewDecision string   `json:"review_decision,omitempty"`
+	// Approvals are the events that recorded the approvals of Request.
+	Approvals []int64 `json:"approvals,omitempty"`
 }
 
 // Refs lists what an event's authority names by ID, for searching by authority.
@@ -92,6 +94,9 @@ type Event struct {
 	UserAgent     string         `json:"user_agent,omitempty"`
 	// Reverts is the index of the event this one undoes (transport "undo").
 	Reverts *int64 `json:"reverts,omitempty"`
+	// Unreviewed marks a change applied as break-glass: an approval policy matched it but no one
+	// but its requester could approve, so a tier-0 admin reviews it afterwards.
+	Unreviewed bool `json:"unreviewed,omitempty"`
 }
 
 // Encode returns the canonical encoding of e: JSON with the struct's field order, map keys

@@ -11,7 +11,11 @@ type DeniedError struct {
 	Reason  string
 	Message string
 	Event   int64
+	cause   error // the approval error behind a refused verdict, if any
 }
+
+// Unwrap returns the approval error behind a refused verdict (approval.ErrClosed, ...).
+func (e *DeniedError) Unwrap() error { return e.cause }
 
 func (e *DeniedError) Error() string { return "denied (" + e.Reason + "): " + e.Message }
 

@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"sync"
 
+	"github.com/deputy-iam/deputy/internal/audit"
 	"github.com/deputy-iam/deputy/internal/delegation"
 )
 
@@ -51,7 +52,7 @@ func (p *Pipeline) Submit(ctx context.Context, actor delegation.Actor, meta Meta
 		// whose context has ended before that group starts; once the group has started, the
 		// outcome is waited for rather than a change reported as not done.
 		<-w.done
-		return w.res, w.err
+		return w.outcome()
 	}
 	// Nobody is committing: commit the queue (this op, and any that raced in) right here, then
 	// hand what arrived meanwhile to a drainer.
@@ -67,6 +68,15 @@ func (p *Pipeline) Submit(ctx context.Context, actor delegation.Actor, meta Meta
 		p.group.draining = false
 	}
 	p.group.mu.Unlock()
+	return w.outcome()
+}
+
+// outcome is what Submit returns: a parked op comes back as a *PendingError, so that a caller
+// that knows nothing of approvals does not take it for applied.
+func (w *waiter) outcome() (Result, error) {
+	if w.err == nil && w.res.Outcome == audit.Pending {
+		return w.res, &PendingError{Request: w.res.Request, Event: w.res.Event}
+	}
 	return w.res, w.err
 }
 

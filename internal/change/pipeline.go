@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/deputy-iam/deputy/internal/approval"
 	"github.com/deputy-iam/deputy/internal/audit"
 	"github.com/deputy-iam/deputy/internal/delegation"
 	"github.com/deputy-iam/deputy/internal/directory"
@@ -24,6 +25,9 @@ type Meta struct {
 	OnBehalfOf *delegation.Actor
 	RequestID  string // the approval request the op belongs to
 	Reverts    *int64 // the event an undo reverts
+
+	inBatch  bool              // part of a SubmitBatch: an op that needs approval cannot wait there
+	approved *approval.Request // the request whose approval applies the op: the gate is passed
 }
 
 // Result is what became of a submitted op.
@@ -35,6 +39,9 @@ type Result struct {
 	// Credential is a credential the op created (an API token), to be shown once. Its secret is
 	// in no event and no log.
 	Credential *Issued
+	// Request is the approval request that holds a parked op (Outcome Pending), or that records
+	// a break-glass change.
+	Request string
 }
 
 // Issued is a newly created credential.
@@ -44,15 +51,8 @@ type Issued struct {
 	Expires time.Time
 }
 
-// Gate decides, after authorization, whether an allowed op applies now or is parked for
-// approval. A nil Gate applies everything at once.
-type Gate interface {
-	// Park reports whether the op must wait for approval.
-	Park(ctx context.Context, q *delegation.Question) (bool, error)
-}
-
-// ErrParked is returned for an op that a Gate parked; the pipeline has no approval requests yet,
-// so a gate that parks makes the op fail safe instead of applying it.
+// ErrParked is returned for an op of a SubmitBatch that an approval policy gates: a batch
+// applies all together or not at all, so it cannot wait for approval; submit such an op alone.
 var ErrParked = errors.New("change: op needs approval")
 
 // Observer is told the outcome and duration of every submitted op (for metrics).
@@ -63,7 +63,7 @@ type Pipeline struct {
 	group    group
 	store    Store
 	authz    delegation.Authorizer
-	gate     Gate
+	gate     *approval.Gate
 	log      *slog.Logger
 	now      func() time.Time
 	observer Observer
@@ -72,8 +72,8 @@ type Pipeline struct {
 // Option configures a Pipeline.
 type Option func(*Pipeline)
 
-// WithGate sets the approval gate.
-func WithGate(g Gate) Option { return func(p *Pipeline) { p.gate = g } }
+// WithGate sets the approval gate; without one every allowed op applies at once.
+func WithGate(g *approval.Gate) Option { return func(p *Pipeline) { p.gate = g } }
 
 // WithClock replaces time.Now (tests).
 func WithClock(now func() time.Time) Option { return func(p *Pipeline) { p.now = now } }
@@ -103,6 +103,7 @@ func (p *Pipeline) SubmitBatch(ctx context.Context, actor delegation.Actor, meta
 			return nil, err
 		}
 	}
+	meta.inBatch = true
 	return p.runBatch(ctx, actor, meta, ops)
 }
 
@@ -195,13 +196,16 @@ func (p *Pipeline) apply(ctx context.Context, tx Tx, sess delegation.Session, ac
 		return Result{}, &attempt{ev: ev, result: Result{Outcome: audit.Denied, Target: q.Target}},
 			&DeniedError{Reason: dec.Reason, Message: dec.Message}
 	}
-	if planErr == nil && p.gate != nil {
-		park, err := p.gate.Park(ctx, q)
-		if err != nil {
-			return Result{}, nil, fmt.Errorf("gate: %w", err)
-		}
-		if park {
-			planErr = ErrParked
+	var breakGlass *approval.Routing
+	if planErr == nil && p.gate != nil && meta.approved == nil {
+		switch rt := p.gate.Route(q, now); {
+		case rt == nil:
+		case meta.inBatch:
+			planErr = fmt.Errorf("%w (policy %s): submit it on its own, not in a batch", ErrParked, rt.Policies[0])
+		case rt.BreakGlass:
+			breakGlass = rt
+		default:
+			return p.park(ctx, tx, actor, meta, op, q, pl, dec, rt, now)
 		}
 	}
 	var before, after map[string]any
@@ -231,9 +235,28 @@ func (p *Pipeline) apply(ctx context.Context, tx Tx, sess delegation.Session, ac
 	if unchanged {
 		ev.Message = "nothing changed: every field already had the value given"
 	}
+	if r := meta.approved; r != nil {
+		ev.Authority.Request = r.ID
+		for _, d := range r.Decisions {
+			if d.Verdict == approval.VerdictApprove {
+				ev.Authority.Approvals = append(ev.Authority.Approvals, d.Event)
+			}
+		}
+	}
+	var glass *approval.Request
+	if breakGlass != nil {
+		glass = newRequest(actor, meta, op, q.Target, breakGlass, now)
+		ev.Unreviewed, ev.RequestID = true, glass.ID
+		ev.Message = "applied as break-glass: " + glassReason(breakGlass)
+	}
 	idx, err := tx.AppendEvent(ctx, ev)
 	if err != nil {
 		return Result{}, nil, err
+	}
+	if glass != nil {
+		if err := p.recordBreakGlass(ctx, tx, glass, idx, before, after); err != nil {
+			return Result{}, nil, err
+		}
 	}
 	sess.Record(ev)
 	if unchanged {
@@ -246,7 +269,11 @@ func (p *Pipeline) apply(ctx context.Context, tx Tx, sess delegation.Session, ac
 	if err := tx.Enqueue(ctx, "directory", idx, payload); err != nil {
 		return Result{}, nil, err
 	}
-	return Result{Outcome: audit.Applied, Event: idx, Target: pl.target, Version: pl.version, Credential: pl.issued}, nil, nil
+	res := Result{Outcome: audit.Applied, Event: idx, Target: pl.target, Version: pl.version, Credential: pl.issued}
+	if glass != nil {
+		res.Request = glass.ID
+	}
+	return res, nil, nil
 }
 
 // failure records an allowed op that could not be applied, when the cause is the request or
@@ -282,6 +309,12 @@ func FailureReason(err error) string {
 		return "invalid"
 	case errors.Is(err, ErrParked):
 		return "approval_required"
+	case errors.Is(err, approval.ErrSeparation):
+		return "separation_of_duties"
+	case errors.Is(err, approval.ErrNotApprover):
+		return "not_approver"
+	case errors.Is(err, approval.ErrClosed), errors.Is(err, approval.ErrAlreadyDecided):
+		return "request_closed"
 	}
 	return ""
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/deputy-iam/deputy/internal/approval"
 	"github.com/deputy-iam/deputy/internal/audit"
 	"github.com/deputy-iam/deputy/internal/credential"
 	"github.com/deputy-iam/deputy/internal/delegation"
@@ -104,6 +105,23 @@ type Tx interface {
 	// transaction stays usable. It returns fn's error unchanged; when the savepoint itself
 	// fails, it returns an error matching ErrTxBroken, and the transaction must be abandoned.
 	Savepoint(ctx context.Context, fn func() error) error
+
+	// Request returns the approval request with id, or an error wrapping directory.ErrNotFound.
+	Request(ctx context.Context, id string) (approval.Request, error)
+	InsertRequest(ctx context.Context, r *approval.Request) error
+	// UpdateRequest writes r at version r.Version+1 if the stored version is still r.Version
+	// (directory.ErrStale otherwise), advancing r.Version.
+	UpdateRequest(ctx context.Context, r *approval.Request) error
+	// DueRequests lists up to limit open requests due at or before now.
+	DueRequests(ctx context.Context, now time.Time, limit int) ([]approval.Request, error)
+	Policies(ctx context.Context) ([]approval.Policy, error)
+	InsertPolicy(ctx context.Context, p *approval.Policy) error
+	// UpdatePolicy writes p at version p.Version+1 if the stored version is still p.Version.
+	UpdatePolicy(ctx context.Context, p *approval.Policy) error
+	DeletePolicy(ctx context.Context, id string) error
+	// Setting and SetSetting read and write one-off facts about the installation.
+	Setting(ctx context.Context, key string) (string, bool, error)
+	SetSetting(ctx context.Context, key, value string) error
 
 	// Enqueue adds a message to the outbox for the connectors.
 	Enqueue(ctx context.Context, topic string, eventIndex int64, payload []byte) error

@@ -21,6 +21,8 @@ const (
 	KindToken          Kind = "token"
 	KindRole           Kind = "role"
 	KindAssignment     Kind = "assignment"
+	KindRequest        Kind = "request"         // an approval request
+	KindPolicy         Kind = "approval_policy" // an approval policy
 )
 
 // Noun is the kind in words, for messages.
@@ -32,6 +34,10 @@ func (k Kind) Noun() string {
 		return "service account"
 	case KindToken:
 		return "API token"
+	case KindRequest:
+		return "approval request"
+	case KindPolicy:
+		return "approval policy"
 	}
 	return string(k)
 }
@@ -39,7 +45,7 @@ func (k Kind) Noun() string {
 // Valid reports whether k is one of the known kinds.
 func (k Kind) Valid() bool {
 	switch k {
-	case KindOU, KindUser, KindGroup, KindServiceAccount, KindToken, KindRole, KindAssignment:
+	case KindOU, KindUser, KindGroup, KindServiceAccount, KindToken, KindRole, KindAssignment, KindRequest, KindPolicy:
 		return true
 	}
 	return false
