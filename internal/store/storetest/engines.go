@@ -8,6 +8,7 @@ import (
 	"context"
 	"crypto/rand"
 	"database/sql"
+	"github.com/deputy-iam/deputy/internal/approval"
 	"log/slog"
 	"net/url"
 	"os"
@@ -136,6 +137,10 @@ type Env struct {
 	Admin      delegation.Actor
 	AdminUser  directory.User
 	AdminToken string
+	// Engine is the pipeline's authorizer; Gate its approval gate, with no policies until a
+	// test sets some (Gate.Set, or the pipeline's policy methods).
+	Engine *delegation.Engine
+	Gate   *approval.Gate
 }
 
 // Bootstrap builds a pipeline over st with the delegation engine and opts, and bootstraps the
@@ -147,12 +152,14 @@ func Bootstrap(t testing.TB, st *store.Store, opts ...change.Option) *Env {
 	if err := engine.Load(context.Background(), st); err != nil {
 		t.Fatalf("load the delegation engine: %v", err)
 	}
-	p := change.New(st, engine, log, opts...)
+	gate := approval.NewGate(engine)
+	p := change.New(st, engine, log, append([]change.Option{change.WithGate(gate)}, opts...)...)
 	b, err := p.Bootstrap(context.Background(), change.Meta{Transport: audit.TransportCLI}, AdminName)
 	if err != nil {
 		t.Fatalf("bootstrap: %v", err)
 	}
-	return &Env{Store: st, Pipeline: p, Admin: ActorOf(b.Admin), AdminUser: b.Admin, AdminToken: b.Token}
+	return &Env{Store: st, Pipeline: p, Admin: ActorOf(b.Admin), AdminUser: b.Admin, AdminToken: b.Token,
+		Engine: engine, Gate: gate}
 }
 
 // ActorOf returns the user u as an actor.
