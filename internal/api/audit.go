@@ -323,6 +323,9 @@ func (s *Server) revertEvent(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	res, err := s.pipeline.Submit(r.Context(), a, m, op)
+	if s.asPending(w, r, err) {
+		return
+	}
 	auditHeader(w, res)
 	if errors.Is(err, directory.ErrStale) {
 		s.fail(w, r, s.changedSince(r.Context(), ev, err))

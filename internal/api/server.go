@@ -39,6 +39,7 @@ type Server struct {
 	deleg    delegation.Reader
 	audit    audit.Reader
 	evidence Evidence
+	requests Requests
 	log      *slog.Logger
 }
 
@@ -129,6 +130,7 @@ func (s *Server) Register(mux *http.ServeMux, auth func(http.Handler) http.Handl
 	route("GET /api/v1/audit/proof/inclusion", s.proveInclusion)
 	route("GET /api/v1/audit/proof/consistency", s.proveConsistency)
 
+	s.registerRequests(route)
 }
 
 // fail writes err as a problem.
@@ -167,6 +169,9 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request, op change.Op) (c
 	op.IfVersion = v
 	op.Justification = strings.TrimSpace(r.Header.Get("Deputy-Justification"))
 	res, err := s.pipeline.Submit(r.Context(), actor(r), meta(r), op)
+	if s.asPending(w, r, err) {
+		return res, false
+	}
 	auditHeader(w, res)
 	if err != nil {
 		s.fail(w, r, err)

@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/deputy-iam/deputy/internal/api"
+	"github.com/deputy-iam/deputy/internal/approval"
 	"github.com/deputy-iam/deputy/internal/audit"
 	"github.com/deputy-iam/deputy/internal/authn"
 	"github.com/deputy-iam/deputy/internal/change"
@@ -62,7 +63,12 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 		st.Close()
 		return nil, err
 	}
-	p := change.New(st, engine, log, change.WithObserver(observe))
+	gate := approval.NewGate(engine)
+	p := change.New(st, engine, log, change.WithObserver(observe), change.WithGate(gate))
+	if err := p.LoadPolicies(ctx); err != nil {
+		st.Close()
+		return nil, err
+	}
 	a := &App{Config: cfg, Store: st, Pipeline: p, Engine: engine, Log: log, registry: reg}
 	if err := a.openEvidence(ctx); err != nil {
 		st.Close()
@@ -100,7 +106,7 @@ func (a *App) Close() error { return a.Store.Close() }
 func (a *App) Handler() http.Handler {
 	mux := http.NewServeMux()
 	auth := authn.New(a.Store, a.Store, a.Log)
-	srv := api.New(a.Pipeline, a.Engine, a.Store, a.Store, a.Store, a.Log)
+	srv := api.New(a.Pipeline, a.Engine, a.Store, a.Store, a.Store, a.Log).WithRequests(a.Store)
 	if a.Evidence != nil {
 		srv.WithEvidence(a.Evidence)
 	}
@@ -121,6 +127,50 @@ func (a *App) Handler() http.Handler {
 	mux.Handle("GET /metrics", promhttp.HandlerFor(a.registry, promhttp.HandlerOpts{Registry: a.registry}))
 	mux.HandleFunc("/", httpx.Fallback(mux, a.Log))
 	return httpx.Chain(mux, httpx.Observe(a.Log, httpx.NewMetrics(a.registry)), httpx.SecureHeaders)
+}
+
+// PreparePolicies puts the approval policies in force: those of the policy file when one is
+// configured (replacing the stored set, recorded as one audit event when it changed), otherwise
+// the stored ones, which on a new installation are the shipped defaults.
+func (a *App) PreparePolicies(ctx context.Context) error {
+	if a.Config.Policies == "" {
+		return a.Pipeline.InstallDefaultPolicies(ctx)
+	}
+	b, err := os.ReadFile(a.Config.Policies)
+	if err != nil {
+		return fmt.Errorf("policies: %w", err)
+	}
+	ps, err := approval.ParseFile(b)
+	if err != nil {
+		return fmt.Errorf("%s: %w", a.Config.Policies, err)
+	}
+	if err := a.Pipeline.ReplacePolicies(ctx, delegation.SystemActor("deputy"), change.Meta{Transport: audit.TransportCLI}, ps); err != nil {
+		return fmt.Errorf("%s: %w", a.Config.Policies, err)
+	}
+	return nil
+}
+
+// sweepRequests expires, escalates and reminds open requests every sweep interval (and at
+// once), and re-reads the policies, which another replica may have changed.
+func (a *App) sweepRequests(ctx context.Context) {
+	every, _ := a.Config.Sweep()
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		if n, err := a.Pipeline.Sweep(ctx); err != nil && ctx.Err() == nil {
+			a.Log.Warn("approval sweep failed", "err", err)
+		} else if n > 0 {
+			a.Log.Info("approval requests swept", "changed", n)
+		}
+		if err := a.Pipeline.LoadPolicies(ctx); err != nil && ctx.Err() == nil {
+			a.Log.Warn("reload approval policies", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // sinks are the configured audit sinks.
@@ -173,6 +223,8 @@ func (a *App) Serve(ctx context.Context, l net.Listener) error {
 	for _, sink := range a.sinks() {
 		sinks.Go(func() { audit.Forward(ectx, a.Store, sink, 500, time.Second, a.Log) })
 	}
+	// Open requests expire, escalate and remind on schedule; the due times are in the database.
+	sinks.Go(func() { a.sweepRequests(ectx) })
 	defer func() { stopEvidence(); <-evidenceDone; sinks.Wait() }()
 	select {
 	case err := <-errc:

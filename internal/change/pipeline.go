@@ -313,8 +313,10 @@ func FailureReason(err error) string {
 		return "separation_of_duties"
 	case errors.Is(err, approval.ErrNotApprover):
 		return "not_approver"
-	case errors.Is(err, approval.ErrClosed), errors.Is(err, approval.ErrAlreadyDecided):
+	case errors.Is(err, approval.ErrClosed):
 		return "request_closed"
+	case errors.Is(err, approval.ErrAlreadyDecided):
+		return "already_decided"
 	}
 	return ""
 }

@@ -63,6 +63,10 @@ filled with a demo organisation, and a fresh API token for its admin is printed.
 				}
 				printDemoWelcome(e.stdout, "http://"+l.Addr().String(), token)
 			}
+			if err := a.PreparePolicies(cmd.Context()); err != nil {
+				l.Close()
+				return err
+			}
 			log.Info("deputy serving", "addr", l.Addr().String(), "database", a.Store.Dialect(), "version", Version)
 			return a.Serve(cmd.Context(), l)
 		},
@@ -153,6 +157,9 @@ signing key, and the first tier-0 admin, and print that admin's API token once.`
 			if err != nil {
 				return err
 			}
+			if err := a.PreparePolicies(cmd.Context()); err != nil {
+				return err
+			}
 			if output == "json" {
 				return json.NewEncoder(e.stdout).Encode(map[string]string{"user": b.Admin.Username, "token": b.Token})
 			}
@@ -161,7 +168,7 @@ signing key, and the first tier-0 admin, and print that admin's API token once.`
 			return nil
 		},
 	}
-	config.AddFlags(cmd.Flags(), "data", "database-url", "signing-key", "log-level", "log-format")
+	config.AddFlags(cmd.Flags(), "data", "database-url", "signing-key", "policies", "log-level", "log-format")
 	cmd.Flags().StringVar(&admin, "admin", "admin", "username of the first tier-0 admin")
 	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table or json")
 	return cmd

@@ -43,6 +43,22 @@ type Config struct {
 	// RFC 5424 messages over TCP to HOST:PORT.
 	AuditWebhook string `json:"audit_webhook"`
 	AuditSyslog  string `json:"audit_syslog"`
+	// Policies is a YAML or JSON file of approval policies that replaces the stored set at
+	// start; empty keeps the stored set (the shipped defaults on a new installation).
+	Policies string `json:"policies"`
+	// ApprovalSweep is how often open requests are checked for expiry, escalation and
+	// reminders (a Go duration).
+	ApprovalSweep string `json:"approval_sweep"`
+	// Notifications about requests: by mail over SMTP (SMTPAddr HOST:PORT, SMTPFrom, and
+	// optional PLAIN credentials), into MailDir as .eml files (demo mode), and to NotifyWebhook.
+	// BaseURL is how people reach this server, for links in them.
+	SMTPAddr      string `json:"smtp_addr"`
+	SMTPFrom      string `json:"smtp_from"`
+	SMTPUser      string `json:"smtp_user"`
+	SMTPPassword  string `json:"smtp_password"`
+	MailDir       string `json:"mail_dir"`
+	NotifyWebhook string `json:"notify_webhook"`
+	BaseURL       string `json:"base_url"`
 	// LogLevel is debug, info, warn or error; LogFormat is text or json.
 	LogLevel  string `json:"log_level"`
 	LogFormat string `json:"log_format"`
@@ -66,6 +82,15 @@ var settings = []setting{
 	{"checkpoint-interval", "DEPUTY_CHECKPOINT_INTERVAL", "1m", func(c *Config) *string { return &c.CheckpointInterval }},
 	{"audit-webhook", "DEPUTY_AUDIT_WEBHOOK", "", func(c *Config) *string { return &c.AuditWebhook }},
 	{"audit-syslog", "DEPUTY_AUDIT_SYSLOG", "", func(c *Config) *string { return &c.AuditSyslog }},
+	{"policies", "DEPUTY_POLICIES", "", func(c *Config) *string { return &c.Policies }},
+	{"approval-sweep", "DEPUTY_APPROVAL_SWEEP", "30s", func(c *Config) *string { return &c.ApprovalSweep }},
+	{"smtp-addr", "DEPUTY_SMTP_ADDR", "", func(c *Config) *string { return &c.SMTPAddr }},
+	{"smtp-from", "DEPUTY_SMTP_FROM", "deputy@localhost", func(c *Config) *string { return &c.SMTPFrom }},
+	{"smtp-user", "DEPUTY_SMTP_USER", "", func(c *Config) *string { return &c.SMTPUser }},
+	{"smtp-password", "DEPUTY_SMTP_PASSWORD", "", func(c *Config) *string { return &c.SMTPPassword }},
+	{"mail-dir", "DEPUTY_MAIL_DIR", "", func(c *Config) *string { return &c.MailDir }},
+	{"notify-webhook", "DEPUTY_NOTIFY_WEBHOOK", "", func(c *Config) *string { return &c.NotifyWebhook }},
+	{"base-url", "DEPUTY_BASE_URL", "", func(c *Config) *string { return &c.BaseURL }},
 	{"log-level", "DEPUTY_LOG_LEVEL", "info", func(c *Config) *string { return &c.LogLevel }},
 	{"log-format", "DEPUTY_LOG_FORMAT", "text", func(c *Config) *string { return &c.LogFormat }},
 }
@@ -80,6 +105,15 @@ var usage = map[string]string{
 	"checkpoint-interval": "and at least this often while the log grows, such as 1m (env DEPUTY_CHECKPOINT_INTERVAL)",
 	"audit-webhook":       "URL that receives every audit event as NDJSON POSTs (env DEPUTY_AUDIT_WEBHOOK)",
 	"audit-syslog":        "HOST:PORT that receives every audit event as RFC 5424 syslog over TCP (env DEPUTY_AUDIT_SYSLOG)",
+	"policies":            "YAML or JSON file of approval policies that replaces the stored ones at start (env DEPUTY_POLICIES)",
+	"approval-sweep":      "how often open approval requests are checked for expiry, escalation and reminders (env DEPUTY_APPROVAL_SWEEP)",
+	"smtp-addr":           "HOST:PORT of the SMTP server that mails approval notifications (env DEPUTY_SMTP_ADDR)",
+	"smtp-from":           "sender address of notification mails (env DEPUTY_SMTP_FROM)",
+	"smtp-user":           "SMTP user name, when the server wants one (env DEPUTY_SMTP_USER)",
+	"smtp-password":       "SMTP password; prefer the environment variable DEPUTY_SMTP_PASSWORD to this flag",
+	"mail-dir":            "directory notification mails are written to as .eml files instead of sent (env DEPUTY_MAIL_DIR; demo: DATA/mail)",
+	"notify-webhook":      "URL that receives approval notifications as JSON POSTs (env DEPUTY_NOTIFY_WEBHOOK)",
+	"base-url":            "URL people reach this server at, for links in notifications (env DEPUTY_BASE_URL)",
 	"log-level":           "debug, info, warn or error (env DEPUTY_LOG_LEVEL)",
 	"log-format":          "text or json (env DEPUTY_LOG_FORMAT)",
 }
@@ -160,6 +194,22 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("config: audit-syslog %q: want HOST:PORT", c.AuditSyslog))
 		}
 	}
+	if _, err := c.Sweep(); err != nil {
+		errs = append(errs, err)
+	}
+	for name, u := range map[string]string{"notify-webhook": c.NotifyWebhook, "base-url": c.BaseURL} {
+		if u == "" {
+			continue
+		}
+		if pu, err := url.Parse(u); err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
+			errs = append(errs, fmt.Errorf("config: %s %q: want an http:// or https:// URL", name, u))
+		}
+	}
+	if c.SMTPAddr != "" {
+		if _, _, err := net.SplitHostPort(c.SMTPAddr); err != nil {
+			errs = append(errs, fmt.Errorf("config: smtp-addr %q: want HOST:PORT", c.SMTPAddr))
+		}
+	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		errs = append(errs, fmt.Errorf("config: log-format %q: want text or json", c.LogFormat))
 	}
@@ -180,6 +230,18 @@ func (c Config) Checkpoints() (every uint64, interval time.Duration, err error) 
 		}
 	}
 	return every, interval, nil
+}
+
+// Sweep parses ApprovalSweep (empty means 30s).
+func (c Config) Sweep() (time.Duration, error) {
+	if c.ApprovalSweep == "" {
+		return 30 * time.Second, nil
+	}
+	d, err := time.ParseDuration(c.ApprovalSweep)
+	if err != nil || d < time.Second {
+		return 0, fmt.Errorf("config: approval-sweep %q: want a duration of at least 1s, such as 30s", c.ApprovalSweep)
+	}
+	return d, nil
 }
 
 // DSN is what the store opens: the PostgreSQL URL, or the SQLite file in the data directory.

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 
+	"github.com/deputy-iam/deputy/internal/approval"
 	"github.com/deputy-iam/deputy/internal/change"
 	"github.com/deputy-iam/deputy/internal/credential"
 	"github.com/deputy-iam/deputy/internal/directory"
@@ -46,7 +47,11 @@ func ProblemFor(err error) *Problem {
 	case errors.As(err, &p):
 		return p
 	case errors.As(err, &denied):
-		p = NewProblem(http.StatusForbidden, denied.Reason, denied.Message)
+		status := http.StatusForbidden
+		if errors.Is(err, approval.ErrClosed) || errors.Is(err, approval.ErrAlreadyDecided) {
+			status = http.StatusConflict // the request is past deciding, or the caller has decided
+		}
+		p = NewProblem(status, denied.Reason, denied.Message)
 		if denied.Event > 0 {
 			p.Event = &denied.Event
 		}
@@ -74,7 +79,7 @@ func ProblemFor(err error) *Problem {
 	case errors.Is(err, directory.ErrNotFound):
 		return NewProblem(http.StatusNotFound, "not_found", err.Error())
 	case errors.Is(err, change.ErrParked):
-		return NewProblem(http.StatusConflict, "approval_required", "this change needs an approval, and approvals are not configured")
+		return NewProblem(http.StatusConflict, "approval_required", "an op in this batch needs approval: a batch applies all together or not at all, so submit that op on its own")
 	}
 	return NewProblem(http.StatusInternalServerError, "internal", "the server could not complete the request; it has been logged")
 }
