@@ -90,7 +90,7 @@ func (c *client) call(ctx context.Context, method, path string, query url.Values
 	}
 	switch {
 	case resp.StatusCode == http.StatusAccepted:
-		return &exitError{code: ExitParked, msg: "sent for approval: " + strings.TrimSpace(string(data))}
+		return &exitError{code: ExitParked, msg: parkedMessage(data)}
 	case resp.StatusCode >= 400:
 		return responseError(resp.StatusCode, data)
 	}

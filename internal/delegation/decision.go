@@ -10,9 +10,9 @@ import (
 
 // Actor is who acts: a signed-in user, a service account's key, or a system actor.
 type Actor struct {
-	Kind string // "user", "service_account" or "system"
-	ID   string // object ID; for a system actor its name ("system:lifecycle")
-	Name string // username, service-account name or system name
+	Kind string `json:"type"` // "user", "service_account" or "system"
+	ID   string `json:"id"`   // object ID; for a system actor its name ("system:lifecycle")
+	Name string `json:"name"` // username, service-account name or system name
 }
 
 // Actor kinds.
