@@ -153,12 +153,24 @@ func (g *Gate) Route(q *delegation.Question, now time.Time) *Routing {
 // (and, once escalated, its escalation rules; with Tier0Fallback, the tier-0 admins), active,
 // minus the excluded. Sorted, each once.
 func (g *Gate) Eligible(s *StagePlan, q *delegation.Question, excludedIDs []string, escalated bool) []string {
-	var out []string
+	return g.EligibleLazy(s, func() *delegation.Question { return q }, excludedIDs, escalated)
+}
+
+// EligibleLazy is Eligible for a caller whose question costs something to build: question is
+// called only when a rule needs the target (a named user or group does not).
+func (g *Gate) EligibleLazy(s *StagePlan, question func() *delegation.Question, excludedIDs []string, escalated bool) []string {
+	var (
+		out []string
+		q   *delegation.Question
+	)
 	rules := s.Approvers
 	if escalated || s.Escalated {
 		rules = append(slices.Clone(rules), s.Escalate...)
 	}
 	for _, a := range rules {
+		if q == nil && a.Kind != ApproverUser && a.Kind != ApproverGroup {
+			q = question()
+		}
 		out = append(out, g.resolve(a, q)...)
 	}
 	if s.Tier0Fallback {
@@ -171,6 +183,12 @@ func (g *Gate) Eligible(s *StagePlan, q *delegation.Question, excludedIDs []stri
 
 // resolve lists the users an approver rule names for q.
 func (g *Gate) resolve(a Approver, q *delegation.Question) []string {
+	switch a.Kind {
+	case ApproverUser:
+		return []string{a.ID}
+	case ApproverGroup:
+		return g.dir.GroupUsers(a.ID)
+	}
 	fields := stateOf(q)
 	switch a.Kind {
 	case ApproverManager:
@@ -185,10 +203,6 @@ func (g *Gate) resolve(a Approver, q *delegation.Question) []string {
 		return refIDs(fields["owners"])
 	case ApproverRole:
 		return g.dir.RoleHolders(a.Role, q.Target, fields)
-	case ApproverUser:
-		return []string{a.ID}
-	case ApproverGroup:
-		return g.dir.GroupUsers(a.ID)
 	case ApproverAuthorized:
 		return g.dir.CandidatesFor(q.Action, q.Target, fields)
 	}

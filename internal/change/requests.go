@@ -250,7 +250,7 @@ func (p *Pipeline) eligibleNow(ctx context.Context, tx Tx, r *approval.Request) 
 	if s == nil || p.gate == nil {
 		return nil
 	}
-	return p.gate.Eligible(s, p.requestQuestion(ctx, tx, r), r.Excluded, false)
+	return p.gate.EligibleLazy(s, func() *delegation.Question { return p.requestQuestion(ctx, tx, r) }, r.Excluded, false)
 }
 
 // requestQuestion rebuilds the question of a request's op on the current state, for resolving
@@ -262,17 +262,14 @@ func (p *Pipeline) requestQuestion(ctx context.Context, tx Tx, r *approval.Reque
 		return q
 	}
 	op.IfVersion = 0
-	err := tx.Savepoint(ctx, func() error { // planning writes nothing, but may fail half-way
-		pl, err := p.plan(ctx, tx, &op, r.Requester, audit.Timestamp(p.now()))
-		if err != nil {
-			return err
-		}
-		q.Target, q.Before, q.After, q.Touched, q.Member = pl.target, pl.before, pl.after, pl.touched, pl.member
-		return nil
-	})
+	// Planning only reads (an op's writes wait in plan.write), so a failed plan leaves nothing
+	// to undo: the target is then read as it is, or not at all when it is gone.
+	pl, err := p.plan(ctx, tx, &op, r.Requester, audit.Timestamp(p.now()))
 	if err != nil {
 		q.Target, q.Before = resolveTarget(ctx, tx, r.Target)
+		return q
 	}
+	q.Target, q.Before, q.After, q.Touched, q.Member = pl.target, pl.before, pl.after, pl.touched, pl.member
 	return q
 }
 
@@ -311,7 +308,7 @@ func (p *Pipeline) applyVerdict(ctx context.Context, tx Tx, sess delegation.Sess
 	case verdict == approval.VerdictApprove && r.Stage != stage:
 		// The next stage opens: resolve its approvers now and tell them.
 		s := r.Current()
-		s.Eligible = p.gate.Eligible(s, p.requestQuestion(ctx, tx, r), r.Excluded, s.Escalated)
+		s.Eligible = p.gate.EligibleLazy(s, func() *delegation.Question { return p.requestQuestion(ctx, tx, r) }, r.Excluded, s.Escalated)
 		if err := notify(ctx, tx, idx, Notification{Kind: "approval_needed", Request: r.ID, To: r.Inbox(),
 			Subject: "Approval needed: " + describe(r)}); err != nil {
 			return err

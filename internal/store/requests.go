@@ -41,11 +41,13 @@ func (c *conn) Requests(ctx context.Context, q approval.Query) ([]approval.Reque
 		limit = 100
 	}
 	var (
-		sqlq string
-		args []any
+		sqlq  string
+		args  []any
+		order = "r.id"
 	)
 	switch {
 	case q.Approver != "":
+		order = "i.request_id" // the inbox's primary key gives the order
 		sqlq = "SELECT r.doc FROM request_inbox i JOIN requests r ON r.id = i.request_id WHERE i.user_id = ? AND i.request_id > ?"
 		args = []any{q.Approver, q.After}
 	case q.Requester != "":
@@ -59,7 +61,7 @@ func (c *conn) Requests(ctx context.Context, q approval.Query) ([]approval.Reque
 		sqlq += " AND r.state = ?"
 		args = append(args, string(q.State))
 	}
-	sqlq += fmt.Sprintf(" ORDER BY r.id LIMIT %d", limit)
+	sqlq += fmt.Sprintf(" ORDER BY %s LIMIT %d", order, limit)
 	rows, err := c.rawQuery(ctx, sqlq, args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: list requests: %w", err)
