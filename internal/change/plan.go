@@ -27,6 +27,8 @@ type plan struct {
 	// member is the other object the op involves (a member added, a holder granted to), for
 	// the authorizer.
 	member *delegation.Object
+	// checked is the target's version as planned (what an If-Match would have to say).
+	checked int64
 }
 
 // planner holds what every handler needs.
@@ -35,11 +37,23 @@ type planner struct {
 	op    *Op
 	actor delegation.Actor
 	now   time.Time
+	// checked is the version of the target checkVersion saw (0 when none was checked).
+	checked int64
 }
 
 // plan resolves op against the state in tx.
 func (p *Pipeline) plan(ctx context.Context, tx Tx, op *Op, actor delegation.Actor, now time.Time) (*plan, error) {
 	pl := &planner{tx: tx, op: op, actor: actor, now: now}
+	out, err := pl.dispatch(ctx)
+	if out != nil {
+		out.checked = pl.checked
+	}
+	return out, err
+}
+
+// dispatch plans the op by its action.
+func (pl *planner) dispatch(ctx context.Context) (*plan, error) {
+	op := pl.op
 	switch op.Action {
 	case delegation.OUCreate:
 		return pl.ouCreate(ctx)
@@ -101,6 +115,7 @@ func (p *Pipeline) plan(ctx context.Context, tx Tx, op *Op, actor delegation.Act
 
 // checkVersion enforces the op's If-Match.
 func (pl *planner) checkVersion(have int64) error {
+	pl.checked = have
 	if pl.op.IfVersion != 0 && pl.op.IfVersion != have {
 		return directory.StaleVersion(pl.op.IfVersion, have)
 	}

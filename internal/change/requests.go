@@ -65,8 +65,8 @@ func (p *Pipeline) park(ctx context.Context, tx Tx, actor delegation.Actor, meta
 		return Result{}, p.failure(actor, meta, op, q.Target, dec, now, err), err
 	}
 	// The approval applies the op as it was seen: if the object changes meanwhile, it fails.
-	if op.IfVersion == 0 && pl.before != nil && pl.version > 1 {
-		op.IfVersion = pl.version - 1
+	if op.IfVersion == 0 {
+		op.IfVersion = pl.checked
 	}
 	r := newRequest(actor, meta, op, pl.target, rt, now)
 	before, after := diff(pl.before, pl.after)

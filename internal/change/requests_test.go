@@ -403,3 +403,24 @@ func TestBreakGlass(t *testing.T) {
 		}
 	})
 }
+
+// TestRequestPinsVersion: a parked delete applies only to the object as the requester saw it.
+func TestRequestPinsVersion(t *testing.T) {
+	forEngines(t, func(t *testing.T, e engine) {
+		g := newGated(t, e, approval.Policy{Name: "deletes", Actions: []delegation.Action{delegation.UserDelete},
+			Stages: []approval.Stage{{Approvers: []approval.Approver{{Kind: approval.ApproverUser, User: "bob"}}}}})
+		dave := directory.Ref{Kind: directory.KindUser, ID: g.dave.ID}
+		res, err := g.p.Submit(g.ctx, g.admin, g.meta, change.Op{Action: delegation.UserDelete, Target: dave, Justification: "left"})
+		if !errors.Is(err, change.ErrPending) {
+			t.Fatalf("delete: %+v, %v", res, err)
+		}
+		g.do(change.Op{Action: delegation.UserUpdate, Target: dave, Patch: directory.Patch{"title": []byte(`"Director"`)}})
+		r, err := g.p.Decide(g.ctx, g.bob, g.meta, res.Request, approval.VerdictApprove, "")
+		if err != nil || r.State != approval.Failed || r.Reason != "stale_version" {
+			t.Fatalf("approve after the user changed: %+v, %v", r, err)
+		}
+		if _, err := g.st.User(g.ctx, dave); err != nil {
+			t.Fatalf("dave was deleted: %v", err)
+		}
+	})
+}
