@@ -316,6 +316,9 @@ func (s *Server) revertEvent(w http.ResponseWriter, r *http.Request) {
 	}
 	m := meta(r)
 	m.Transport, m.Reverts = audit.TransportUndo, &idx
+	if ev.Unreviewed {
+		m.RevertsRequest = ev.RequestID
+	}
 	if force && !s.tier0(a) {
 		err := s.pipeline.Refuse(r.Context(), a, m, op, "not_authorized",
 			"forcing an undo over later changes needs a tier-0 admin; undo without force, or revert the later events first")

@@ -80,7 +80,7 @@ func TestApprovalsOverHTTP(t *testing.T) {
 	}
 
 	// Policies: anyone reads them; only a tier-0 admin changes them.
-	if ps := e.do(request{Method: "GET", Path: "/api/v1/approval-policies", As: "stan"}).Items(t); len(ps) != 5 {
+	if ps := e.do(request{Method: "GET", Path: "/api/v1/approval-policies", As: "stan"}).Items(t); len(ps) != 6 {
 		t.Fatalf("default policies: %d", len(ps))
 	}
 	bad := map[string]any{"name": "x", "actions": []string{"user.fly"}, "stages": []any{map[string]any{"approvers": []any{map[string]any{"kind": "authorized"}}}}}

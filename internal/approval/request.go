@@ -107,6 +107,7 @@ const (
 	VerdictCancel  = "cancel"
 	VerdictExpire  = "expire"
 	VerdictReview  = "review"
+	VerdictRevert  = "revert" // a break-glass change undone, which settles its review
 )
 
 // Closed reports whether the request can no longer change (a break-glass change waiting for

@@ -25,6 +25,9 @@ type Meta struct {
 	OnBehalfOf *delegation.Actor
 	RequestID  string // the approval request the op belongs to
 	Reverts    *int64 // the event an undo reverts
+	// RevertsRequest is the break-glass request of the event an undo reverts: undoing an
+	// unreviewed change settles its review.
+	RevertsRequest string
 
 	inBatch  bool              // part of a SubmitBatch: an op that needs approval cannot wait there
 	approved *approval.Request // the request whose approval applies the op: the gate is passed
@@ -255,6 +258,11 @@ func (p *Pipeline) apply(ctx context.Context, tx Tx, sess delegation.Session, ac
 	}
 	if glass != nil {
 		if err := p.recordBreakGlass(ctx, tx, glass, idx, before, after); err != nil {
+			return Result{}, nil, err
+		}
+	}
+	if meta.RevertsRequest != "" {
+		if err := p.settleReverted(ctx, tx, meta.RevertsRequest, actor, idx, now); err != nil {
 			return Result{}, nil, err
 		}
 	}

@@ -120,6 +120,21 @@ func (p *Pipeline) recordBreakGlass(ctx context.Context, tx Tx, r *approval.Requ
 		Subject: "Break-glass change to review: " + describe(r)})
 }
 
+// settleReverted closes the review of an unreviewed break-glass change that the event idx has
+// just undone: there is nothing left to review.
+func (p *Pipeline) settleReverted(ctx context.Context, tx Tx, id string, actor delegation.Actor, idx int64, now time.Time) error {
+	r, err := tx.Request(ctx, id)
+	if errors.Is(err, directory.ErrNotFound) {
+		return nil
+	}
+	if err != nil || r.State != approval.Unreviewed {
+		return err
+	}
+	r.Close(approval.Reviewed, &approval.Decision{Stage: r.Stage, By: directory.Ref{Kind: directory.Kind(actor.Kind), ID: actor.ID, Name: actor.Name},
+		Verdict: approval.VerdictRevert, Comment: fmt.Sprintf("reverted by event %d", idx), At: now, Event: idx}, r.Reason, r.Message, now)
+	return tx.UpdateRequest(ctx, &r)
+}
+
 func (p *Pipeline) tier0() []string {
 	if p.gate == nil {
 		return nil

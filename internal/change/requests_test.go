@@ -424,3 +424,95 @@ func TestRequestPinsVersion(t *testing.T) {
 		}
 	})
 }
+
+// TestBreakGlassRevert: undoing an unreviewed break-glass change settles its review.
+func TestBreakGlassRevert(t *testing.T) {
+	forEngines(t, func(t *testing.T, e engine) {
+		p := ownersPolicy()
+		p.Stages = []approval.Stage{{Approvers: []approval.Approver{{Kind: approval.ApproverRole, Role: delegation.RoleTier0}}}}
+		g := newGated(t, e, p)
+		res, err := g.p.Submit(g.ctx, g.admin, g.meta, change.Op{Action: delegation.GroupAddMember, Target: g.group,
+			Member: "user:carol", Justification: "payroll run tonight"})
+		if err != nil || res.Request == "" {
+			t.Fatalf("break-glass: %+v, %v", res, err)
+		}
+		ev := g.events()[res.Event]
+		op, err := change.Inverse(ev, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		meta := change.Meta{Transport: audit.TransportUndo, Reverts: &ev.Index, RevertsRequest: ev.RequestID}
+		if _, err := g.p.Submit(g.ctx, g.admin, meta, op); err != nil {
+			t.Fatalf("undo: %v", err)
+		}
+		if r := g.request(res.Request); r.State != approval.Reviewed || r.Decisions[len(r.Decisions)-1].Verdict != approval.VerdictRevert {
+			t.Fatalf("after the undo the request is %s: %+v", r.State, r.Decisions)
+		}
+		if g.isMember(g.carol) {
+			t.Fatal("the undo did not remove carol")
+		}
+	})
+}
+
+// TestDefaultPolicies: the shipped policies install once (a deleted one stays deleted), and
+// activating an eligible tier-0 assignment waits for another tier-0 admin.
+func TestDefaultPolicies(t *testing.T) {
+	forEngines(t, func(t *testing.T, e engine) {
+		g := newGated(t, e, ownersPolicy())
+		if err := g.p.InstallDefaultPolicies(g.ctx); err != nil {
+			t.Fatal(err)
+		}
+		names := func() []string {
+			var out []string
+			for _, p := range g.gate.Policies() {
+				out = append(out, p.Name)
+			}
+			return out
+		}
+		if got := names(); len(got) != 1+len(approval.Defaults()) {
+			t.Fatalf("policies after installing the defaults: %v", got)
+		}
+		if err := g.p.DeletePolicy(g.ctx, g.admin, g.meta, "user-deletion"); err != nil {
+			t.Fatal(err)
+		}
+		if err := g.p.InstallDefaultPolicies(g.ctx); err != nil {
+			t.Fatal(err)
+		}
+		if got := names(); slices.Contains(got, "user-deletion") || len(got) != len(approval.Defaults()) {
+			t.Fatalf("a deleted default came back: %v", got)
+		}
+		// The sole tier-0 admin's grants apply as break-glass: no one else could approve them.
+		for _, in := range []delegation.AssignmentInput{
+			{Role: delegation.RoleTier0, Holder: delegation.HolderInput{User: "dave"}, Scope: delegation.ScopeInput{OU: "/"},
+				Eligible: true, MaxActivation: "2h", Justification: "on call"},
+			{Role: delegation.RoleTier0, Holder: delegation.HolderInput{User: "erin"}, Scope: delegation.ScopeInput{OU: "/"},
+				Justification: "second admin"},
+		} {
+			res, err := g.p.Submit(g.ctx, g.admin, g.meta, change.Op{Action: delegation.RoleAssign, Assignment: &in})
+			if err != nil || res.Request == "" || g.request(res.Request).State != approval.Unreviewed {
+				t.Fatalf("grant %s to %s: %+v, %v", in.Role, in.Holder.User, res, err)
+			}
+		}
+		as, err := g.st.Assignments(g.ctx, delegation.RoleTier0, g.dave.ID, "", 10)
+		if err != nil || len(as) != 1 {
+			t.Fatalf("dave's assignments: %v, %v", as, err)
+		}
+		res, err := g.p.Submit(g.ctx, g.dave, g.meta, change.Op{Action: delegation.RoleActivate, Target: as[0].Ref(),
+			Activation: &delegation.ActivationInput{Duration: "1h", Justification: "incident 7"}, Justification: "incident 7"})
+		if !errors.Is(err, change.ErrPending) {
+			t.Fatalf("activation: %+v, %v", res, err)
+		}
+		r := g.request(res.Request)
+		if got := r.Stages[0].Eligible; !slices.Equal(got, sorted(g.admin.ID, g.erin.ID)) {
+			t.Fatalf("activation approvers %v, want admin and erin", got)
+		}
+		if r, err := g.p.Decide(g.ctx, g.erin, g.meta, res.Request, approval.VerdictApprove, ""); err != nil || r.State != approval.Applied {
+			t.Fatalf("erin approves the activation: %+v, %v", r, err)
+		}
+	})
+}
+
+func sorted(ids ...string) []string {
+	slices.Sort(ids)
+	return ids
+}
