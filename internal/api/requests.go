@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -339,7 +340,9 @@ func (s *Server) updatePolicy(w http.ResponseWriter, r *http.Request) {
 	}
 	var in approval.Policy
 	b, _ = json.Marshal(doc)
-	if err := json.Unmarshal(b, &in); err != nil {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields() // a misspelt field must not be dropped silently
+	if err := dec.Decode(&in); err != nil {
 		s.fail(w, r, directory.Invalid("body", "%v", err))
 		return
 	}

@@ -103,5 +103,15 @@ func TestApprovalsOverHTTP(t *testing.T) {
 		Body: map[string]any{"disabled": false}}); r.Status != http.StatusConflict {
 		t.Fatalf("stale patch: %d %s", r.Status, r.Body)
 	}
+	if r := e.do(request{Method: "PATCH", Path: "/api/v1/approval-policies/" + pid, Body: map[string]any{"nonsense": 1}}); r.Status != http.StatusUnprocessableEntity {
+		t.Fatalf("unknown field: %d %s", r.Status, r.Body)
+	}
+	if r := e.do(request{Method: "PATCH", Path: "/api/v1/approval-policies/" + pid, Body: map[string]any{"name": "user-deletion"}}); r.Status != http.StatusConflict {
+		t.Fatalf("a name in use: %d %s", r.Status, r.Body)
+	}
+	token := map[string]any{"name": "tokens", "actions": []string{"user.issue_token"}, "stages": good["stages"]}
+	if r := e.do(request{Method: "POST", Path: "/api/v1/approval-policies", Body: token}); r.Status != http.StatusUnprocessableEntity {
+		t.Fatalf("gating token issues: %d %s", r.Status, r.Body)
+	}
 	e.must(204, "DELETE", "/api/v1/approval-policies/sales-moves", nil)
 }

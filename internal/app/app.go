@@ -74,7 +74,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 		st.Close()
 		return nil, err
 	}
-	reg.MustRegister(newEvidenceCollector(a))
+	reg.MustRegister(newEvidenceCollector(a), newRequestsCollector(a))
 	return a, nil
 }
 

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/deputy-iam/deputy/internal/approval"
 )
 
 // evidenceCollector reports the audit log's size, the latest checkpoint's size and how far each
@@ -48,5 +50,32 @@ func (c *evidenceCollector) Collect(ch chan<- prometheus.Metric) {
 			continue
 		}
 		ch <- prometheus.MustNewConstMetric(c.sinks, prometheus.GaugeValue, float64(int64(size)-next), s.Name())
+	}
+}
+
+// requestsCollector reports the open approval requests and the break-glass changes no one has
+// reviewed yet (what a tier-0 admin must look at).
+type requestsCollector struct {
+	a    *App
+	desc *prometheus.Desc
+}
+
+func newRequestsCollector(a *App) *requestsCollector {
+	return &requestsCollector{a: a, desc: prometheus.NewDesc("deputy_approval_requests",
+		"Approval requests still needing someone: open ones, and unreviewed break-glass changes.", []string{"state"}, nil)}
+}
+
+func (c *requestsCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c *requestsCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	for _, state := range []approval.State{approval.Open, approval.Unreviewed} {
+		n, err := c.a.Store.CountRequests(ctx, state)
+		if err != nil {
+			c.a.Log.WarnContext(ctx, "metrics: approval requests", "err", err)
+			return
+		}
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(n), string(state))
 	}
 }

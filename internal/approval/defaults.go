@@ -22,7 +22,7 @@ func Defaults() []Policy {
 			Actions: []delegation.Action{delegation.RoleActivate}, When: Predicate{Roles: []string{delegation.RoleTier0}},
 			Stages: one(tier0)},
 		{Name: "protected-objects", Description: "Any change to a protected object.",
-			Actions: delegation.Actions(), When: Predicate{Protected: &yes}, Stages: one(tier0)},
+			Actions: GateableActions(), When: Predicate{Protected: &yes}, Stages: one(tier0)},
 		{Name: "user-deletion", Description: "Deleting a user cannot be undone.",
 			Actions: []delegation.Action{delegation.UserDelete},
 			Stages:  one(Approver{Kind: ApproverManager}, Approver{Kind: ApproverAuthorized})},

@@ -132,6 +132,9 @@ func (p *Policy) Normalize() error {
 		if _, ok := a.Kind(); !ok {
 			return directory.Invalid("actions", "%q is not an action that changes anything", a)
 		}
+		if !Gateable(a) {
+			return directory.Invalid("actions", "%s cannot wait for approval: the secret it creates is shown once, to whoever submits it", a)
+		}
 	}
 	slices.Sort(p.Actions)
 	p.Actions = slices.Compact(p.Actions)
@@ -207,6 +210,21 @@ func (a *Approver) check(field string) error {
 			ApproverRole, ApproverUser, ApproverGroup, ApproverAuthorized)
 	}
 	return nil
+}
+
+// Gateable reports whether an op of action can be parked: not one that creates a secret shown
+// once to its submitter (an approval would apply it where no one sees the secret).
+func Gateable(a delegation.Action) bool { return a != delegation.UserIssueToken }
+
+// GateableActions lists every action a policy may gate.
+func GateableActions() []delegation.Action {
+	var out []delegation.Action
+	for _, a := range delegation.Actions() {
+		if Gateable(a) {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 // Matches reports whether the policy gates action.

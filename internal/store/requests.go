@@ -82,6 +82,15 @@ func (c *conn) Requests(ctx context.Context, q approval.Query) ([]approval.Reque
 	return out, rows.Err()
 }
 
+// CountRequests counts the requests in state.
+func (c *conn) CountRequests(ctx context.Context, state approval.State) (int, error) {
+	var n int
+	if err := c.queryRow(ctx, "SELECT COUNT(*) FROM requests WHERE state = ?", string(state)).Scan(&n); err != nil {
+		return 0, fmt.Errorf("store: count requests: %w", err)
+	}
+	return n, nil
+}
+
 // InsertRequest stores a new request and its inbox.
 func (t *tx) InsertRequest(ctx context.Context, r *approval.Request) error {
 	doc, err := json.Marshal(r)
