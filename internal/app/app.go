@@ -27,6 +27,7 @@ import (
 	"github.com/deputy-iam/deputy/internal/config"
 	"github.com/deputy-iam/deputy/internal/delegation"
 	"github.com/deputy-iam/deputy/internal/httpx"
+	"github.com/deputy-iam/deputy/internal/notify"
 	"github.com/deputy-iam/deputy/internal/store"
 )
 
@@ -173,6 +174,13 @@ func (a *App) sweepRequests(ctx context.Context) {
 	}
 }
 
+// notifier delivers the outbox's notifications through the configured channels.
+func (a *App) notifier() *notify.Notifier {
+	c := a.Config
+	return notify.New(a.Store, notify.Options{SMTPAddr: c.SMTPAddr, SMTPFrom: c.SMTPFrom, SMTPUser: c.SMTPUser,
+		SMTPPassword: c.SMTPPassword, MailDir: c.MailDir, Webhook: c.NotifyWebhook, BaseURL: c.BaseURL}, a.Log)
+}
+
 // sinks are the configured audit sinks.
 func (a *App) sinks() []audit.Sink {
 	var out []audit.Sink
@@ -225,6 +233,9 @@ func (a *App) Serve(ctx context.Context, l net.Listener) error {
 	}
 	// Open requests expire, escalate and remind on schedule; the due times are in the database.
 	sinks.Go(func() { a.sweepRequests(ectx) })
+	if n := a.notifier(); n.Enabled() {
+		sinks.Go(func() { n.Run(ectx) })
+	}
 	defer func() { stopEvidence(); <-evidenceDone; sinks.Wait() }()
 	select {
 	case err := <-errc:

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -37,6 +38,9 @@ filled with a demo organisation, and a fresh API token for its admin is printed.
 				return err
 			}
 			log := cfg.Logger(e.stderr)
+			if demo && cfg.MailDir == "" && cfg.SMTPAddr == "" {
+				cfg.MailDir = filepath.Join(cfg.DataDir, "mail") // the demo's notifications, readable as files
+			}
 			a, err := app.Open(cmd.Context(), cfg, log)
 			if err != nil {
 				return err

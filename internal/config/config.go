@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/mail"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -208,6 +209,11 @@ func (c Config) Validate() error {
 	if c.SMTPAddr != "" {
 		if _, _, err := net.SplitHostPort(c.SMTPAddr); err != nil {
 			errs = append(errs, fmt.Errorf("config: smtp-addr %q: want HOST:PORT", c.SMTPAddr))
+		}
+	}
+	if c.SMTPFrom != "" && c.SMTPAddr != "" {
+		if _, err := mail.ParseAddress(c.SMTPFrom); err != nil {
+			errs = append(errs, fmt.Errorf("config: smtp-from %q: want an email address", c.SMTPFrom))
 		}
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {

@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/mail"
 	"net/url"
 	"strings"
 	"time"
@@ -76,6 +77,33 @@ type Options struct {
 	// Interval is how often the outbox is polled (DefaultInterval when not positive). It is
 	// also the first retry's back-off, which doubles up to 15 minutes.
 	Interval time.Duration
+}
+
+// Validate reports the first option that cannot work: a sender that is not one address, a
+// webhook or base URL that is not an absolute http(s) URL, a negative interval. New accepts
+// any options (an unusable channel fails each attempt, and says why); call Validate at start.
+// Its errors never repeat the webhook URL, which may hold a secret.
+func (o Options) Validate() error {
+	if o.SMTPFrom != "" {
+		if _, err := mail.ParseAddress(o.SMTPFrom); err != nil || clean(o.SMTPFrom) != o.SMTPFrom {
+			return fmt.Errorf("notify: sender %q is not one mail address", clean(o.SMTPFrom))
+		}
+	}
+	if o.Webhook != "" && !isHTTPURL(o.Webhook) {
+		return errors.New("notify: the webhook must be an absolute http or https URL")
+	}
+	if o.BaseURL != "" && !isHTTPURL(o.BaseURL) {
+		return fmt.Errorf("notify: base URL %q must be an absolute http or https URL", clean(o.BaseURL))
+	}
+	if o.Interval < 0 {
+		return fmt.Errorf("notify: interval %s is negative", o.Interval)
+	}
+	return nil
+}
+
+func isHTTPURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
 }
 
 // Notifier delivers the outbox's notifications through the configured channels. Run it once per
@@ -178,7 +206,16 @@ func (n *Notifier) poll(ctx context.Context) int {
 // handle delivers one message and records the outcome; it reports whether it was delivered.
 func (n *Notifier) handle(ctx context.Context, m store.OutboxMessage, p *progress) bool {
 	log := n.log.With("message_id", m.ID)
-	err := n.deliver(ctx, m, p, log)
+	var note change.Notification
+	err := json.Unmarshal(m.Payload, &note)
+	if err != nil {
+		// It cannot get better by itself, but it is never dropped: it waits, with its attempts
+		// counted, for someone to look.
+		err = fmt.Errorf("notify: decode the notification: %w", err)
+	} else {
+		log = log.With("kind", clean(note.Kind), "request", clean(note.Request))
+		err = n.deliver(ctx, m, note, p, log)
+	}
 	if err == nil {
 		if merr := n.src.MarkDelivered(ctx, m.ID, n.now()); merr != nil {
 			// Delivered, but the outbox does not know it yet: the next poll retries, and the
@@ -215,23 +252,18 @@ func backoff(interval time.Duration, attempts int) time.Duration {
 	return min(wait, max(maxBackoff, interval))
 }
 
-// deliver sends m through every configured channel that has not accepted it yet, recording
-// in p what each accepts. An error means some channel did not accept it for some recipient.
-func (n *Notifier) deliver(ctx context.Context, m store.OutboxMessage, p *progress, log *slog.Logger) error {
-	var note change.Notification
-	if err := json.Unmarshal(m.Payload, &note); err != nil {
-		// It cannot get better by itself, but it is never dropped: it waits, with its attempts
-		// counted, for someone to look.
-		return fmt.Errorf("notify: decode message %d: %w", m.ID, err)
-	}
-	log = log.With("kind", clean(note.Kind), "request", clean(note.Request))
+// deliver sends m (notification note) through every configured channel that has not accepted
+// it yet, recording in p what each accepts. An error means some channel did not accept it for
+// some recipient.
+func (n *Notifier) deliver(ctx context.Context, m store.OutboxMessage, note change.Notification, p *progress,
+	log *slog.Logger) error {
 	users, err := n.recipients(ctx, note.To, log)
 	if err != nil {
 		return err
 	}
 	var errs []error
 	if n.opts.MailDir != "" {
-		errs = append(errs, n.toMailDir(m, note, users, p, log))
+		errs = append(errs, n.toMailDir(ctx, m, note, users, p, log))
 	}
 	if n.opts.SMTPAddr != "" {
 		errs = append(errs, n.toSMTP(ctx, m, note, users, p, log))

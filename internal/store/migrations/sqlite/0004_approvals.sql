@@ -38,3 +38,6 @@ CREATE TABLE request_inbox (
     PRIMARY KEY (user_id, request_id)
 );
 CREATE INDEX request_inbox_request ON request_inbox (request_id);
+
+-- The notifier reads what is still undelivered of a topic.
+CREATE INDEX outbox_undelivered ON outbox (topic, id) WHERE delivered_at = 0;
