@@ -7,6 +7,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/deputy-iam/deputy/internal/approval"
 	"github.com/deputy-iam/deputy/internal/audit"
 	"github.com/deputy-iam/deputy/internal/change"
 	"github.com/deputy-iam/deputy/internal/delegation"
@@ -61,7 +62,12 @@ func (w *world) pipelines(e engine, n int) []*change.Pipeline {
 			st = storetest.Open(w.t, w.dsn)
 		}
 		log := storetest.Logger(w.t)
-		out = append(out, change.New(st, delegation.NewEngine(log), log))
+		engine := delegation.NewEngine(log)
+		p := change.New(st, engine, log, change.WithGate(approval.NewGate(engine)))
+		if err := p.LoadPolicies(w.ctx); err != nil {
+			w.t.Fatal(err)
+		}
+		out = append(out, p)
 	}
 	return out
 }

@@ -267,7 +267,12 @@ func TestRequestFailsSafe(t *testing.T) {
 func TestRequestRaces(t *testing.T) {
 	forEngines(t, func(t *testing.T, e engine) {
 		g := newGated(t, e, ownersPolicy())
-		for round := range 5 {
+		// On PostgreSQL the deciders are two replicas, each with a store and engine of its own.
+		pipes := g.pipelines(e, 2)
+		if err := pipes[1].CatchUp(g.ctx); err != nil {
+			t.Fatal(err)
+		}
+		for round := range 6 {
 			id := g.addCarol()
 			deciders := []struct {
 				who     delegation.Actor
@@ -289,7 +294,7 @@ func TestRequestRaces(t *testing.T) {
 				go func() {
 					defer wg.Done()
 					<-start
-					_, errs[i] = g.p.Decide(g.ctx, d.who, g.meta, id, d.verdict, "")
+					_, errs[i] = pipes[i].Decide(g.ctx, d.who, g.meta, id, d.verdict, "")
 				}()
 			}
 			close(start)
