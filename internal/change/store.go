@@ -126,3 +126,16 @@ type Tx interface {
 	// Enqueue adds a message to the outbox for the connectors.
 	Enqueue(ctx context.Context, topic string, eventIndex int64, payload []byte) error
 }
+
+// OutboxMessage is one message of the outbox, as its consumers (connectors, the notifier) read
+// it. Payload is the JSON the pipeline enqueued with it (an outboxMessage for the directory
+// topic, a Notification for the notify topic).
+type OutboxMessage struct {
+	ID         int64
+	Topic      string
+	EventIndex int64 // the audit event of the change
+	Payload    []byte
+	Created    time.Time
+	Attempts   int
+	Delivered  time.Time // zero while undelivered
+}

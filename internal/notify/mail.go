@@ -17,7 +17,6 @@ import (
 
 	"github.com/deputy-iam/deputy/internal/change"
 	"github.com/deputy-iam/deputy/internal/directory"
-	"github.com/deputy-iam/deputy/internal/store"
 )
 
 // Mail limits and defaults.
@@ -83,7 +82,7 @@ var reasons = map[string]string{
 // compose builds the RFC 5322 message of notification note (outbox message m) for u at addr,
 // from from. Every header value is cleaned of line breaks; the body is quoted-printable UTF-8.
 // The same inputs give the same bytes.
-func (n *Notifier) compose(m store.OutboxMessage, note change.Notification, u directory.User, addr string,
+func (n *Notifier) compose(m change.OutboxMessage, note change.Notification, u directory.User, addr string,
 	from *mail.Address) []byte {
 	date := m.Created
 	if date.IsZero() {
@@ -151,12 +150,12 @@ func safeName(s string) string {
 
 // mailFileName is the stable, sortable name of the .eml file of message m for user id: the
 // message's creation time, its ID, the recipient.
-func mailFileName(m store.OutboxMessage, userID string) string {
+func mailFileName(m change.OutboxMessage, userID string) string {
 	return m.Created.UTC().Format("20060102T150405.000000Z") + "-" + fmt.Sprintf("%010d", m.ID) + "-" + safeName(userID) + ".eml"
 }
 
 // toMailDir writes one .eml file per recipient with an address that has none yet.
-func (n *Notifier) toMailDir(ctx context.Context, m store.OutboxMessage, note change.Notification, users []directory.User,
+func (n *Notifier) toMailDir(ctx context.Context, m change.OutboxMessage, note change.Notification, users []directory.User,
 	p *progress, log *slog.Logger) error {
 	dir := n.opts.MailDir
 	if err := os.MkdirAll(dir, 0o700); err != nil {

@@ -7,7 +7,7 @@
 // dropped. Within one process a channel that already accepted a recipient is not sent to again
 // on a retry; after a restart it may be (the mail directory's file names are stable, so a
 // repeated file replaces the first). The package reads the outbox through Source, which
-// *store.Store implements; of the store it names only the message type.
+// *store.Store implements.
 package notify
 
 import (
@@ -24,7 +24,6 @@ import (
 
 	"github.com/deputy-iam/deputy/internal/change"
 	"github.com/deputy-iam/deputy/internal/directory"
-	"github.com/deputy-iam/deputy/internal/store"
 )
 
 // Topic is the outbox topic the pipeline enqueues notifications on.
@@ -46,7 +45,7 @@ const (
 // bookkeeping, and the recipients' users. *store.Store implements it.
 type Source interface {
 	// Undelivered returns up to limit undelivered messages of topic, in ID order.
-	Undelivered(ctx context.Context, topic string, limit int) ([]store.OutboxMessage, error)
+	Undelivered(ctx context.Context, topic string, limit int) ([]change.OutboxMessage, error)
 	// MarkDelivered records that message id was delivered at at.
 	MarkDelivered(ctx context.Context, id int64, at time.Time) error
 	// MarkAttempt counts a failed delivery attempt of message id.
@@ -204,7 +203,7 @@ func (n *Notifier) poll(ctx context.Context) int {
 }
 
 // handle delivers one message and records the outcome; it reports whether it was delivered.
-func (n *Notifier) handle(ctx context.Context, m store.OutboxMessage, p *progress) bool {
+func (n *Notifier) handle(ctx context.Context, m change.OutboxMessage, p *progress) bool {
 	log := n.log.With("message_id", m.ID)
 	var note change.Notification
 	err := json.Unmarshal(m.Payload, &note)
@@ -255,7 +254,7 @@ func backoff(interval time.Duration, attempts int) time.Duration {
 // deliver sends m (notification note) through every configured channel that has not accepted
 // it yet, recording in p what each accepts. An error means some channel did not accept it for
 // some recipient.
-func (n *Notifier) deliver(ctx context.Context, m store.OutboxMessage, note change.Notification, p *progress,
+func (n *Notifier) deliver(ctx context.Context, m change.OutboxMessage, note change.Notification, p *progress,
 	log *slog.Logger) error {
 	users, err := n.recipients(ctx, note.To, log)
 	if err != nil {

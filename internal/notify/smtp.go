@@ -14,7 +14,6 @@ import (
 
 	"github.com/deputy-iam/deputy/internal/change"
 	"github.com/deputy-iam/deputy/internal/directory"
-	"github.com/deputy-iam/deputy/internal/store"
 )
 
 // smtpConfig is the mail settings, parsed once.
@@ -60,7 +59,7 @@ func (c *smtpConfig) sender() (*mail.Address, error) {
 
 // toSMTP sends one mail per recipient with an address that the relay has not accepted yet, on
 // one connection. A recipient the relay refuses does not stop the others.
-func (n *Notifier) toSMTP(ctx context.Context, m store.OutboxMessage, note change.Notification, users []directory.User,
+func (n *Notifier) toSMTP(ctx context.Context, m change.OutboxMessage, note change.Notification, users []directory.User,
 	p *progress, log *slog.Logger) error {
 	type mailTo struct {
 		user directory.User

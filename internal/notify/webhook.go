@@ -13,7 +13,6 @@ import (
 
 	"github.com/deputy-iam/deputy/internal/change"
 	"github.com/deputy-iam/deputy/internal/directory"
-	"github.com/deputy-iam/deputy/internal/store"
 )
 
 // WebhookBody is the JSON a webhook receives: the notification as the pipeline enqueued it,
@@ -31,7 +30,7 @@ type WebhookBody struct {
 
 // toWebhook POSTs the notification to the webhook; any 2xx answer accepts it. Errors never
 // name the URL, which may hold a secret.
-func (n *Notifier) toWebhook(ctx context.Context, m store.OutboxMessage, note change.Notification, users []directory.User) error {
+func (n *Notifier) toWebhook(ctx context.Context, m change.OutboxMessage, note change.Notification, users []directory.User) error {
 	body := WebhookBody{ID: m.ID, Kind: note.Kind, Request: note.Request, To: note.To, Subject: note.Subject,
 		Usernames: make([]string, 0, len(users)), URL: n.requestURL(note.Request)}
 	if body.To == nil {

@@ -2,21 +2,13 @@ package store
 
 import (
 	"context"
+
 	"fmt"
-	"time"
+	"github.com/deputy-iam/deputy/internal/change"
 )
 
-// OutboxMessage is one message of the outbox: what the connectors are told about an applied
-// change. Payload is the JSON the pipeline enqueued with it.
-type OutboxMessage struct {
-	ID         int64
-	Topic      string
-	EventIndex int64 // the audit event of the change
-	Payload    []byte
-	Created    time.Time
-	Attempts   int
-	Delivered  time.Time // zero while undelivered
-}
+// OutboxMessage is one message of the outbox (change.OutboxMessage: consumers know it from there).
+type OutboxMessage = change.OutboxMessage
 
 // Outbox returns up to limit messages of topic whose ID is greater than after, in ID order
 // (the order in which they were enqueued). A limit outside [1, directory.MaxLimit] is clamped
