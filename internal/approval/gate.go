@@ -178,7 +178,22 @@ func (g *Gate) EligibleLazy(s *StagePlan, question func() *delegation.Question, 
 	}
 	slices.Sort(out)
 	out = slices.Compact(out)
-	return slices.DeleteFunc(out, func(u string) bool { return slices.Contains(excludedIDs, u) || !g.dir.ActiveUser(u) })
+	return slices.DeleteFunc(out, func(u string) bool { return g.Excludes(excludedIDs, u) || !g.dir.ActiveUser(u) })
+}
+
+// Excludes reports whether user is one of excludedIDs, or a member (now, transitively) of a
+// group among them: the members of a group a role is granted to, or that is added to a group,
+// gain from the change as much as a user would, so they may not approve it either.
+func (g *Gate) Excludes(excludedIDs []string, user string) bool {
+	if slices.Contains(excludedIDs, user) {
+		return true
+	}
+	for _, id := range excludedIDs {
+		if slices.Contains(g.dir.GroupUsers(id), user) {
+			return true
+		}
+	}
+	return false
 }
 
 // resolve lists the users an approver rule names for q.

@@ -20,13 +20,12 @@ var ErrPending = errors.New("change: op waits for approval")
 
 // PendingError tells the submitter of a parked op which request holds it.
 type PendingError struct {
-	Request  string
-	Event    int64
-	Policies []string
+	Request string
+	Event   int64
 }
 
 func (e *PendingError) Error() string {
-	return fmt.Sprintf("change: op waits for approval in request %s (policy %s)", e.Request, strings.Join(e.Policies, ", "))
+	return fmt.Sprintf("change: op waits for approval in request %s", e.Request)
 }
 
 // Is makes errors.Is(err, ErrPending) hold.
@@ -234,6 +233,9 @@ func (p *Pipeline) checkVerdict(ctx context.Context, tx Tx, r *approval.Request,
 		if r.State != approval.Open {
 			return fmt.Errorf("%w: it is %s", approval.ErrClosed, r.State)
 		}
+		if r.Requester.ID != actor.ID && p.gate != nil && p.gate.Excludes(r.Excluded, actor.ID) {
+			return fmt.Errorf("%w: the change is about you (or a group you are in), so someone else must approve it", approval.ErrSeparation)
+		}
 		return r.CheckDecider(actor.ID, p.eligibleNow(ctx, tx, r), now)
 	case approval.VerdictCancel:
 		if r.Requester.ID != actor.ID {
@@ -249,6 +251,9 @@ func (p *Pipeline) checkVerdict(ctx context.Context, tx Tx, r *approval.Request,
 		}
 		if r.Requester.ID == actor.ID {
 			return fmt.Errorf("%w: another tier-0 admin must review your break-glass change", approval.ErrSeparation)
+		}
+		if p.gate != nil && p.gate.Excludes(r.Excluded, actor.ID) {
+			return fmt.Errorf("%w: the change is about you (or a group you are in), so another tier-0 admin must review it", approval.ErrSeparation)
 		}
 		if p.gate == nil || !p.gate.IsTier0(actor.ID) {
 			return fmt.Errorf("%w: only a tier-0 admin reviews break-glass changes", approval.ErrNotApprover)

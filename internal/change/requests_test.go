@@ -498,11 +498,45 @@ func TestDefaultPolicies(t *testing.T) {
 				t.Fatalf("grant %s to %s: %+v, %v", in.Role, in.Holder.User, res, err)
 			}
 		}
+		// The one a break-glass grant is for cannot review it.
+		glass, err := g.st.Requests(g.ctx, approval.Query{State: approval.Unreviewed})
+		if err != nil || len(glass) < 2 {
+			t.Fatalf("unreviewed grants: %v, %v", glass, err)
+		}
+		erinsGrant := glass[len(glass)-1].ID
+		if _, err := g.p.Decide(g.ctx, g.erin, g.meta, erinsGrant, approval.VerdictReview, ""); !errors.Is(err, approval.ErrSeparation) {
+			t.Fatalf("erin reviews her own grant: %v", err)
+		}
+		// Nor may the members of a group approve a role granted to the group.
+		add, err := g.p.Submit(g.ctx, g.admin, g.meta, change.Op{Action: delegation.GroupAddMember, Target: g.group, Member: "user:erin", Justification: "x"})
+		if !errors.Is(err, change.ErrPending) {
+			t.Fatalf("add erin: %+v, %v", add, err)
+		}
+		// Two policies match (this test's and the default): their stages run one after the other.
+		if r, err := g.p.Decide(g.ctx, g.bob, g.meta, add.Request, approval.VerdictApprove, ""); err != nil || r.State != approval.Open || r.Stage != 1 {
+			t.Fatalf("bob approves erin's membership: %+v, %v", r, err)
+		}
+		if r, err := g.p.Decide(g.ctx, g.alice, g.meta, add.Request, approval.VerdictApprove, ""); err != nil || r.State != approval.Applied {
+			t.Fatalf("alice approves erin's membership: %+v, %v", r, err)
+		}
+		res, err := g.p.Submit(g.ctx, g.admin, g.meta, change.Op{Action: delegation.RoleAssign, Assignment: &delegation.AssignmentInput{
+			Role: delegation.RoleHR, Holder: delegation.HolderInput{Group: "payroll-admins"}, Scope: delegation.ScopeInput{OU: "corp"},
+			Justification: "payroll runs HR"}})
+		if err != nil || res.Request == "" {
+			t.Fatalf("grant to the group: %+v, %v", res, err)
+		}
+		if r := g.request(res.Request); r.State != approval.Unreviewed || slices.Contains(r.Stages[0].Eligible, g.erin.ID) {
+			t.Fatalf("erin, a member of the holder, is an approver: %+v", r)
+		}
+		if _, err := g.p.Decide(g.ctx, g.erin, g.meta, res.Request, approval.VerdictReview, ""); !errors.Is(err, approval.ErrSeparation) {
+			t.Fatalf("erin reviews a grant to her group: %v", err)
+		}
+
 		as, err := g.st.Assignments(g.ctx, delegation.RoleTier0, g.dave.ID, "", 10)
 		if err != nil || len(as) != 1 {
 			t.Fatalf("dave's assignments: %v, %v", as, err)
 		}
-		res, err := g.p.Submit(g.ctx, g.dave, g.meta, change.Op{Action: delegation.RoleActivate, Target: as[0].Ref(),
+		res, err = g.p.Submit(g.ctx, g.dave, g.meta, change.Op{Action: delegation.RoleActivate, Target: as[0].Ref(),
 			Activation: &delegation.ActivationInput{Duration: "1h", Justification: "incident 7"}, Justification: "incident 7"})
 		if !errors.Is(err, change.ErrPending) {
 			t.Fatalf("activation: %+v, %v", res, err)

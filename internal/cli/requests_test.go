@@ -1,6 +1,7 @@
 package cli_test
 
 import (
+	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -50,4 +51,32 @@ func TestRequestCommands(t *testing.T) {
 		{name: "disable a policy", args: []string{"policy", "update", "privileged-group-membership", "--disable"}, out: []string{"version 2"}},
 		{name: "not a delegate's", as: "helen", args: []string{"policy", "delete", "user-deletion"}, code: 3, errOut: "tier-0"},
 	})
+}
+
+// TestInitPolicies: init with a policy file that does not parse creates nothing; one that
+// parses but names what does not exist keeps the admin's token on stdout.
+func TestInitPolicies(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	bad := dir + "/bad.yaml"
+	unknown := dir + "/unknown.yaml"
+	if err := os.WriteFile(bad, []byte("policies:\n  - name: x\n    actons: [user.move]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(unknown, []byte("policies:\n  - name: x\n    actions: [user.move]\n    when: {ou: nowhere}\n"+
+		"    stages: [{approvers: [{kind: authorized}]}]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	data := dir + "/data"
+	code, out, errOut := deputy(t, nil, "", "init", "--data", data, "--policies", bad, "--log-level", "error")
+	if code != 1 || out != "" || !strings.Contains(errOut, "unknown field") {
+		t.Fatalf("init with a broken file: exit %d, %q, %q", code, out, errOut)
+	}
+	if _, err := os.Stat(data + "/deputy.db"); err == nil {
+		t.Fatal("a broken policy file left a database behind")
+	}
+	code, out, errOut = deputy(t, nil, "", "init", "--data", data, "--policies", unknown, "--log-level", "error")
+	if code != 1 || !strings.Contains(out, "API token (shown once): dpy_") || !strings.Contains(errOut, "there is no OU") {
+		t.Fatalf("init with an unknown OU: exit %d, %q, %q", code, out, errOut)
+	}
 }

@@ -6,12 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/deputy-iam/deputy/internal/app"
+	"github.com/deputy-iam/deputy/internal/approval"
 	"github.com/deputy-iam/deputy/internal/change"
 	"github.com/deputy-iam/deputy/internal/config"
 	"github.com/deputy-iam/deputy/internal/directory"
@@ -149,6 +151,15 @@ signing key, and the first tier-0 admin, and print that admin's API token once.`
 			if err != nil {
 				return err
 			}
+			if cfg.Policies != "" { // a file that does not even parse stops init before anything is created
+				b, err := os.ReadFile(cfg.Policies)
+				if err != nil {
+					return fmt.Errorf("--policies: %w", err)
+				}
+				if _, err := approval.ParseFile(b); err != nil {
+					return fmt.Errorf("%s: %w", cfg.Policies, err)
+				}
+			}
 			a, err := app.Open(cmd.Context(), cfg, cfg.Logger(e.stderr).With("cmd", "init"))
 			if err != nil {
 				return err
@@ -161,14 +172,19 @@ signing key, and the first tier-0 admin, and print that admin's API token once.`
 			if err != nil {
 				return err
 			}
-			if err := a.PreparePolicies(cmd.Context()); err != nil {
-				return err
-			}
+			// The token is shown before the policies are put in force: it exists now, and a
+			// policy that cannot be loaded must not make it unrecoverable.
 			if output == "json" {
-				return json.NewEncoder(e.stdout).Encode(map[string]string{"user": b.Admin.Username, "token": b.Token})
+				if err := json.NewEncoder(e.stdout).Encode(map[string]string{"user": b.Admin.Username, "token": b.Token}); err != nil {
+					return err
+				}
+			} else {
+				fmt.Fprintf(e.stdout, "Initialized %s.\nTier-0 admin: %s\nAPI token (shown once): %s\n",
+					cfg.DSN(), b.Admin.Username, b.Token)
 			}
-			fmt.Fprintf(e.stdout, "Initialized %s.\nTier-0 admin: %s\nAPI token (shown once): %s\n",
-				cfg.DSN(), b.Admin.Username, b.Token)
+			if err := a.PreparePolicies(cmd.Context()); err != nil {
+				return fmt.Errorf("initialized, but the approval policies were not put in force (%w); fix them and start 'deputy serve --policies FILE'", err)
+			}
 			return nil
 		},
 	}
