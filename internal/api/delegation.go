@@ -158,6 +158,7 @@ type assignmentView struct {
 	Active        bool         `json:"active"`
 	GrantedBy     refView      `json:"granted_by"`
 	Justification string       `json:"justification"`
+	Source        string       `json:"source,omitempty"`
 	Created       time.Time    `json:"created"`
 	Version       int64        `json:"version"`
 }
@@ -195,7 +196,7 @@ func (s *Server) viewAssignment(ctx context.Context, a delegation.Assignment) as
 	v := assignmentView{ID: a.ID, Role: a.Role, Holder: viewRef(a.Holder), Description: sc.Describe(),
 		From: timePtr(a.From), Until: timePtr(a.Until), CanRedelegate: a.CanRedelegate, Eligible: a.Eligible,
 		ActiveUntil: timePtr(a.ActiveUntil), Active: a.Active(time.Now()), GrantedBy: viewRef(a.GrantedBy),
-		Justification: a.Justification, Created: a.Created, Version: a.Version,
+		Justification: a.Justification, Source: a.Source, Created: a.Created, Version: a.Version,
 		Scope: scopeView{Filter: sc.Filter, Relation: string(sc.Relation)}}
 	if a.MaxActivation > 0 {
 		v.MaxActivation = (time.Duration(a.MaxActivation) * time.Second).String()

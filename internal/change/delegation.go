@@ -174,16 +174,25 @@ func (pl *planner) roleAssign(ctx context.Context) (*plan, error) {
 	}
 	// The assignment's own justification is the op's: the audit event records it.
 	pl.op.Justification = in.Justification
-	holderRef := directory.ParseRef(directory.KindUser, in.Holder.User)
-	if in.Holder.Group != "" {
-		holderRef = directory.ParseRef(directory.KindGroup, in.Holder.Group)
+	if in.Source != "" && pl.actor.Kind != delegation.ActorSystem {
+		return nil, directory.Invalid("source", "is set only by the system actor whose rule makes the grant")
 	}
-	holder, err := pl.object(ctx, holderRef)
-	if errors.Is(err, directory.ErrNotFound) {
-		return nil, directory.Invalid("holder", "there is no %s %q", holderRef.Kind.Noun(), holderRef.Key())
-	}
-	if err != nil {
-		return nil, err
+	var holder *delegation.Object
+	if in.Holder.System != "" {
+		sys := delegation.SystemActor(in.Holder.System)
+		holder = &delegation.Object{Ref: directory.Ref{Kind: directory.KindSystem, ID: sys.ID, Name: sys.Name}}
+	} else {
+		holderRef := directory.ParseRef(directory.KindUser, in.Holder.User)
+		if in.Holder.Group != "" {
+			holderRef = directory.ParseRef(directory.KindGroup, in.Holder.Group)
+		}
+		holder, err = pl.object(ctx, holderRef)
+		if errors.Is(err, directory.ErrNotFound) {
+			return nil, directory.Invalid("holder", "there is no %s %q", holderRef.Kind.Noun(), holderRef.Key())
+		}
+		if err != nil {
+			return nil, err
+		}
 	}
 	ex := delegation.ExcludeInput{}
 	if in.Exclude != nil {
@@ -205,7 +214,7 @@ func (pl *planner) roleAssign(ctx context.Context) (*plan, error) {
 	a := delegation.Assignment{ID: directory.NewID(), Role: role.Name, Holder: holder.Ref, Scope: scope,
 		CanRedelegate: in.CanRedelegate, Eligible: in.Eligible, MaxActivation: int64(maxActivation / time.Second),
 		GrantedBy:     directory.Ref{Kind: directory.Kind(pl.actor.Kind), ID: pl.actor.ID, Name: pl.actor.Name},
-		Justification: in.Justification, Created: pl.now, Version: 1}
+		Justification: in.Justification, Source: in.Source, Created: pl.now, Version: 1}
 	a.From, a.Until = from, until
 	if !until.IsZero() && !until.After(pl.now) {
 		return nil, directory.Invalid("until", "is in the past")

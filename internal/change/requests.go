@@ -352,6 +352,12 @@ func (p *Pipeline) applyApproved(ctx context.Context, tx Tx, sess delegation.Ses
 	}
 	meta := Meta{Transport: r.Origin.Transport, ClientAddr: r.Origin.ClientAddr, UserAgent: r.Origin.UserAgent,
 		RequestID: r.ID, approved: r}
+	if op.Action == delegation.GroupAddMember && op.Provenance == nil {
+		// The membership exists because this request was approved: a leaver's or a review's
+		// removal can say so.
+		op.Provenance = &directory.Provenance{Source: "request", SourceID: r.ID,
+			By: directory.Ref{Kind: directory.Kind(r.Requester.Kind), ID: r.Requester.ID, Name: r.Requester.Name}, At: now}
+	}
 	var (
 		res   Result
 		a     *attempt

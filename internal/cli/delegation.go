@@ -192,7 +192,7 @@ func (e *env) assignGetCommand(f *clientFlags) *cobra.Command {
 
 // assignInput holds the flags of assign create.
 type assignInput struct {
-	role, user, group, ou, filter, relation, from, until, maxActivation string
+	role, user, group, system, ou, filter, relation, from, until, maxActivation string
 	groups, excludeOUs, excludeGroups                                   []string
 	noSubtree, canRedelegate, eligible, dryRun                          bool
 }
@@ -206,6 +206,9 @@ func (in *assignInput) body(cmd *cobra.Command, justification string) (map[strin
 	}
 	if in.group != "" {
 		holder["group"] = in.group
+	}
+	if in.system != "" {
+		holder["system"] = in.system
 	}
 	scope := map[string]any{}
 	if in.ou != "" {
@@ -258,7 +261,7 @@ func (in *assignInput) body(cmd *cobra.Command, justification string) (map[strin
 func (e *env) assignCreateCommand(f *clientFlags) *cobra.Command {
 	in := &assignInput{}
 	cmd := &cobra.Command{
-		Use:   "create --role ROLE (--user U | --group G) (--ou PATH | --groups G,... | --filter F | --relation R) --justification WHY",
+		Use:   "create --role ROLE (--user U | --group G | --system lifecycle) (--ou PATH | --groups G,... | --filter F | --relation R) --justification WHY",
 		Short: "Grant a role to a user or a group's members over a scope (--dry-run: only show what it would unlock)",
 		Example: "  deputy assign create --role helpdesk --group it-helpdesk --ou corp/sales --exclude-ou corp/sales/vip \\\n" +
 			"    --until 2026-12-31T18:00:00Z --justification \"Sales helpdesk, ticket IT-42\"\n" +
@@ -292,6 +295,7 @@ func (e *env) assignCreateCommand(f *clientFlags) *cobra.Command {
 	fl.StringVar(&in.role, "role", "", "the role to grant")
 	fl.StringVar(&in.user, "user", "", "the user who holds it")
 	fl.StringVar(&in.group, "group", "", "the group whose members (transitively) hold it")
+	fl.StringVar(&in.system, "system", "", "the system actor that holds it: lifecycle (what HR feeds may do)")
 	fl.StringVar(&in.ou, "ou", "", "scope: the objects in this OU and, unless --no-subtree, below it")
 	fl.BoolVar(&in.noSubtree, "no-subtree", false, "with --ou: that OU only, not the OUs below it")
 	fl.StringSliceVar(&in.groups, "groups", nil, "scope: these groups and their members (comma-separated or repeated)")

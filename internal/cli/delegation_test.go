@@ -119,7 +119,7 @@ func TestAssignCommands(t *testing.T) {
 		{name: "create without a justification", args: []string{"assign", "create", "--role", "helpdesk", "--user", "helen", "--ou", "corp"},
 			code: 1, errOut: "justification: is required"},
 		{name: "create with two holders", args: []string{"assign", "create", "--role", "helpdesk", "--user", "helen", "--group", "it-helpdesk",
-			"--ou", "corp", "--justification", "x"}, code: 1, errOut: "holder: give exactly one of user or group (invalid)"},
+			"--ou", "corp", "--justification", "x"}, code: 1, errOut: "holder: give exactly one of user, group or system (invalid)"},
 		{name: "create with two scopes", args: []string{"assign", "create", "--role", "helpdesk", "--user", "helen", "--ou", "corp",
 			"--relation", "self", "--justification", "x"}, code: 1, errOut: "scope: give exactly one"},
 		{name: "create with a bad time", args: []string{"assign", "create", "--role", "helpdesk", "--user", "helen", "--ou", "corp",

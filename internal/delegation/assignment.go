@@ -1,6 +1,7 @@
 package delegation
 
 import (
+	"slices"
 	"strings"
 	"time"
 
@@ -24,8 +25,11 @@ type Assignment struct {
 	ActiveUntil   time.Time     `json:"active_until,omitzero"`
 	GrantedBy     directory.Ref `json:"granted_by"`
 	Justification string        `json:"justification,omitempty"`
-	Created       time.Time     `json:"created,omitzero"`
-	Version       int64         `json:"version,omitempty"`
+	// Source is where the assignment came from: "rule:NAME" for a birthright rule's, empty for
+	// one granted by hand. Lifecycle removes exactly what its rules gave.
+	Source  string    `json:"source,omitempty"`
+	Created time.Time `json:"created,omitzero"`
+	Version int64     `json:"version,omitempty"`
 }
 
 // Valid reports whether the assignment's validity window holds at now.
@@ -54,11 +58,16 @@ const (
 	LongestActivation    = 7 * 24 * time.Hour
 )
 
-// HolderInput names the holder of an assignment: exactly one of a user or a group.
+// HolderInput names the holder of an assignment: exactly one of a user, a group, or a system
+// actor by name ("lifecycle" for system:lifecycle, whose assignments bound what HR feeds do).
 type HolderInput struct {
-	User  string `json:"user,omitempty"`
-	Group string `json:"group,omitempty"`
+	User   string `json:"user,omitempty"`
+	Group  string `json:"group,omitempty"`
+	System string `json:"system,omitempty"`
 }
+
+// SystemActors are the system actors that may hold assignments.
+var SystemActors = []string{"lifecycle"}
 
 // AssignmentInput is an assignment as a client writes it.
 type AssignmentInput struct {
@@ -72,6 +81,8 @@ type AssignmentInput struct {
 	Eligible      bool          `json:"eligible,omitempty"`
 	MaxActivation string        `json:"max_activation,omitempty"`
 	Justification string        `json:"justification,omitempty"`
+	// Source, set only by a system actor, records the rule a grant comes from ("rule:NAME").
+	Source string `json:"source,omitempty"`
 }
 
 // Normalize checks what can be checked without the directory: one holder, a justification, a
@@ -100,9 +111,24 @@ func (in *AssignmentInput) Normalize() (maxActivation time.Duration, from, until
 		fe.Add("role", "is required")
 	}
 	in.Holder.User, in.Holder.Group = strings.TrimSpace(in.Holder.User), strings.TrimSpace(in.Holder.Group)
-	if (in.Holder.User == "") == (in.Holder.Group == "") {
-		fe.Add("holder", "give exactly one of user or group")
+	in.Holder.System = strings.TrimPrefix(strings.ToLower(strings.TrimSpace(in.Holder.System)), "system:")
+	given := 0
+	for _, h := range []string{in.Holder.User, in.Holder.Group, in.Holder.System} {
+		if h != "" {
+			given++
+		}
 	}
+	switch {
+	case given != 1:
+		fe.Add("holder", "give exactly one of user, group or system")
+	case in.Holder.System != "" && !slices.Contains(SystemActors, in.Holder.System):
+		fe.Add("holder.system", "must be one of %s", strings.Join(SystemActors, ", "))
+	case in.Holder.System != "" && in.Role == RoleTier0:
+		fe.Add("role", "%s is never granted to a system actor", RoleTier0)
+	case in.Holder.System != "" && in.Eligible:
+		fe.Add("eligible", "a system actor cannot activate anything: grant it directly")
+	}
+	in.Source = strings.TrimSpace(in.Source)
 	in.Justification = strings.TrimSpace(in.Justification)
 	switch {
 	case in.Justification == "":

@@ -36,7 +36,11 @@ type actorInfo struct {
 // when not nil, is the target as q.Before has it, shared by several questions on one object.
 func decideFor(st *state, q *Question, now time.Time, who actorInfo, mine []string, gs []grant, sub *subject) Decision {
 	a := q.Actor
-	if a.Kind != ActorUser {
+	switch a.Kind {
+	case ActorUser:
+	case ActorSystem: // a system actor is no directory object: it is always active, and bounded by its own assignments
+		who = actorInfo{known: true, status: directory.StatusActive}
+	default:
 		return Deny(ReasonNotAuthorized, "%s %s holds no roles", a.Kind, a.Name)
 	}
 	if !who.known || who.status != directory.StatusActive {

@@ -23,6 +23,7 @@ const (
 	KindAssignment     Kind = "assignment"
 	KindRequest        Kind = "request"         // an approval request
 	KindPolicy         Kind = "approval_policy" // an approval policy
+	KindSystem         Kind = "system"          // a system actor, as the holder of an assignment
 )
 
 // Noun is the kind in words, for messages.

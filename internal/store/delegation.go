@@ -108,7 +108,7 @@ func (c *conn) RoleAssignments(ctx context.Context, name string) (int, error) {
 }
 
 const assignmentCols = `id, role, holder_kind, holder_id, holder_name, scope, valid_from, valid_until, can_redelegate,
-	eligible, max_activation, active_until, granted_by, granted_by_name, justification, created_at, version`
+	eligible, max_activation, active_until, granted_by, granted_by_name, justification, created_at, version, source`
 
 func scanAssignment(r rowScanner) (delegation.Assignment, error) {
 	var (
@@ -117,7 +117,7 @@ func scanAssignment(r rowScanner) (delegation.Assignment, error) {
 		from, until, active, created, maxA int64
 	)
 	err := r.Scan(&a.ID, &a.Role, &holderKind, &a.Holder.ID, &a.Holder.Name, &scope, &from, &until, &a.CanRedelegate,
-		&a.Eligible, &maxA, &active, &a.GrantedBy.ID, &a.GrantedBy.Name, &a.Justification, &created, &a.Version)
+		&a.Eligible, &maxA, &active, &a.GrantedBy.ID, &a.GrantedBy.Name, &a.Justification, &created, &a.Version, &a.Source)
 	if err != nil {
 		return a, err
 	}
@@ -168,10 +168,10 @@ func (t *tx) InsertAssignment(ctx context.Context, a *delegation.Assignment) err
 	if err != nil {
 		return fmt.Errorf("store: encode scope: %w", err)
 	}
-	_, err = t.exec(ctx, "INSERT INTO assignments ("+assignmentCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	_, err = t.exec(ctx, "INSERT INTO assignments ("+assignmentCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		a.ID, a.Role, string(a.Holder.Kind), a.Holder.ID, a.Holder.Name, string(scope), micros(a.From), micros(a.Until),
 		boolInt(a.CanRedelegate), boolInt(a.Eligible), a.MaxActivation, micros(a.ActiveUntil), a.GrantedBy.ID,
-		a.GrantedBy.Name, a.Justification, micros(a.Created), a.Version)
+		a.GrantedBy.Name, a.Justification, micros(a.Created), a.Version, a.Source)
 	return mapWriteError(err, "assignment")
 }
 
