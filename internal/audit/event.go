@@ -57,12 +57,14 @@ type Authority struct {
 	ReviewDecision string   `json:"review_decision,omitempty"`
 	// Approvals are the events that recorded the approvals of Request.
 	Approvals []int64 `json:"approvals,omitempty"`
+	// Run is the HR feed run a lifecycle change was part of.
+	Run string `json:"run,omitempty"`
 }
 
 // Refs lists what an event's authority names by ID, for searching by authority.
 func (a Authority) Refs() []string {
 	refs := append([]string(nil), a.Assignments...)
-	for _, r := range []string{a.Request, a.LifecycleRule, a.ReviewDecision} {
+	for _, r := range []string{a.Request, a.LifecycleRule, a.ReviewDecision, a.Run} {
 		if r != "" {
 			refs = append(refs, r)
 		}

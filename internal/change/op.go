@@ -38,7 +38,10 @@ type Op struct {
 	Provenance *directory.Provenance `json:"provenance,omitempty"`
 	// RestoreID, on ou.create, gives the OU the ID it had before it was deleted (an undo of the
 	// delete), so its history continues; otherwise a create gets a new ID.
-	RestoreID     string `json:"restore_id,omitempty"`
+	RestoreID string `json:"restore_id,omitempty"`
+	// Rule, on an op of the system actor system:lifecycle, names the birthright rule it
+	// carries out; the audit event records it as its authority's lifecycle rule.
+	Rule          string `json:"rule,omitempty"`
 	Justification string `json:"justification,omitempty"`
 }
 

@@ -28,6 +28,8 @@ type Meta struct {
 	// RevertsRequest is the break-glass request of the event an undo reverts: undoing an
 	// unreviewed change settles its review.
 	RevertsRequest string
+	// Run is the HR feed run a lifecycle op belongs to, recorded in its authority.
+	Run string
 
 	inBatch  bool              // part of a SubmitBatch: an op that needs approval cannot wait there
 	approved *approval.Request // the request whose approval applies the op: the gate is passed
@@ -240,6 +242,10 @@ func (p *Pipeline) apply(ctx context.Context, tx Tx, sess delegation.Session, ac
 	if unchanged {
 		ev.Message = "nothing changed: every field already had the value given"
 	}
+	if op.Rule != "" && actor.Kind == delegation.ActorSystem {
+		ev.Authority.LifecycleRule = op.Rule
+	}
+	ev.Authority.Run = meta.Run
 	if r := meta.approved; r != nil {
 		ev.Authority.Request = r.ID
 		for _, d := range r.Decisions {

@@ -193,8 +193,8 @@ func (e *env) assignGetCommand(f *clientFlags) *cobra.Command {
 // assignInput holds the flags of assign create.
 type assignInput struct {
 	role, user, group, system, ou, filter, relation, from, until, maxActivation string
-	groups, excludeOUs, excludeGroups                                   []string
-	noSubtree, canRedelegate, eligible, dryRun                          bool
+	groups, excludeOUs, excludeGroups                                           []string
+	noSubtree, canRedelegate, eligible, dryRun                                  bool
 }
 
 // body builds the assignment as the API takes it; scope and holder are checked by the server,

@@ -102,6 +102,10 @@ type Authorizer interface {
 type Session interface {
 	Decide(ctx context.Context, q *Question) Decision
 	Record(e *audit.Event)
+	// Mark and Rewind follow a savepoint of the transaction: Rewind(Mark()) forgets what was
+	// recorded after the mark, when the savepoint's writes were rolled back.
+	Mark() int
+	Rewind(mark int)
 	Commit()
 }
 

@@ -242,6 +242,24 @@ func (s *session) Record(ev *audit.Event) {
 	s.events = append(s.events, *ev)
 }
 
+// Mark returns how many events the session has recorded, for Rewind.
+func (s *session) Mark() int { return len(s.events) }
+
+// Rewind forgets the events recorded after mark (a savepoint of the transaction was rolled
+// back): the shadow is rebuilt from the committed state and the events before mark.
+func (s *session) Rewind(mark int) {
+	if mark >= len(s.events) {
+		return
+	}
+	s.e.mu.RLock()
+	defer s.e.mu.RUnlock()
+	s.events = s.events[:mark]
+	s.st = s.e.st.shadow()
+	for i := range s.events {
+		s.st.apply(&s.events[i])
+	}
+}
+
 func (s *session) Commit() {
 	if len(s.events) > 0 {
 		s.e.fold(s.events)

@@ -340,6 +340,8 @@ func (a allowAll) Session(context.Context, delegation.Facts) (delegation.Session
 func (allowAll) CatchUp(context.Context, delegation.Facts) error { return nil }
 func (allowAll) Record(*audit.Event)                             {}
 func (allowAll) Commit()                                         {}
+func (allowAll) Mark() int                                       { return 0 }
+func (allowAll) Rewind(int)                                      {}
 
 // grantTier0 gives user the tier-0 role, granted by the admin through the pipeline.
 func (f *fixture) grantTier0(user directory.User) {

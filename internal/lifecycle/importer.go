@@ -1,0 +1,143 @@
+package lifecycle
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/deputy-iam/deputy/internal/audit"
+	"github.com/deputy-iam/deputy/internal/change"
+	"github.com/deputy-iam/deputy/internal/delegation"
+	"github.com/deputy-iam/deputy/internal/directory"
+)
+
+// Store is what an import reads and records.
+type Store interface {
+	LifecycleCurrent(ctx context.Context) (*Current, error)
+	SaveRun(ctx context.Context, r *Run) error
+}
+
+// Applier applies batches of ops, each all or nothing (the change pipeline).
+type Applier interface {
+	SubmitEach(ctx context.Context, actor delegation.Actor, meta change.Meta, batches [][]change.Op) ([]change.BatchResult, error)
+}
+
+// Actor is the system actor lifecycle ops run as.
+var Actor = delegation.SystemActor("lifecycle")
+
+// ImportOptions say how a feed is imported.
+type ImportOptions struct {
+	DryRun          bool
+	SkipInvalid     bool    // apply the valid rows of a feed that has bad ones
+	AllowMassChange bool    // apply a feed that disables or deletes more than Threshold of active users
+	Threshold       float64 // default 0.05
+	Today           time.Time
+	Source, SHA256  string
+	// PeoplePerTx is how many people's changes share a transaction (each still all or
+	// nothing); default 200.
+	PeoplePerTx int
+}
+
+// ErrStopped is returned (wrapped, with the reason) when a run applies nothing for safety: bad
+// rows without SkipInvalid, or a mass change without AllowMassChange.
+var ErrStopped = errors.New("lifecycle: import stopped")
+
+// Import plans a feed against the directory and, unless it is a dry run or unsafe, applies it
+// person by person as system:lifecycle. The run is recorded (with its plan's totals) whatever
+// happens; its ID is the authority of every op. Re-running the same feed changes nothing, and
+// re-running an interrupted one finishes it: the plan is always the difference between the feed
+// and the directory as it is.
+func Import(ctx context.Context, st Store, ap Applier, rules *RuleSet, feed Feed, opt ImportOptions) (*Run, *Plan, error) {
+	if opt.Threshold == 0 {
+		opt.Threshold = 0.05
+	}
+	if opt.PeoplePerTx <= 0 {
+		opt.PeoplePerTx = 200
+	}
+	if opt.Today.IsZero() {
+		y, m, d := time.Now().UTC().Date()
+		opt.Today = time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
+	}
+	run := &Run{ID: directory.NewID(), Source: opt.Source, SHA256: opt.SHA256, Started: time.Now().UTC(), State: RunPlanned,
+		DryRun: opt.DryRun, Rows: len(feed.People) + len(feed.Problems), Invalid: len(feed.Problems)}
+	cur, err := st.LifecycleCurrent(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	plan := MakePlan(feed.People, rules, cur, Options{Today: opt.Today, Actor: Actor})
+	run.Totals, run.Ops = plan.Totals, plan.Ops
+	stop := ""
+	switch {
+	case len(feed.Problems) > 0 && !opt.SkipInvalid:
+		stop = fmt.Sprintf("%d invalid rows: nothing applied (fix them, or --skip-invalid to apply the valid rows)", len(feed.Problems))
+	case !opt.AllowMassChange && plan.Active > 0 && float64(plan.Disables) > opt.Threshold*float64(plan.Active):
+		stop = fmt.Sprintf("the feed disables or deletes %d of %d active users (more than %.0f%%): nothing applied (--allow-mass-change to apply it)",
+			plan.Disables, plan.Active, opt.Threshold*100)
+	}
+	if stop != "" || opt.DryRun {
+		run.Stopped, run.Finished = stop, time.Now().UTC()
+		if err := st.SaveRun(ctx, run); err != nil {
+			return nil, nil, err
+		}
+		if stop != "" {
+			return run, plan, fmt.Errorf("%w: %s", ErrStopped, stop)
+		}
+		return run, plan, nil
+	}
+	run.State = RunApplying
+	if err := st.SaveRun(ctx, run); err != nil {
+		return nil, nil, err
+	}
+	meta := change.Meta{Transport: audit.TransportLifecycle, Run: run.ID}
+	var (
+		batches [][]change.Op
+		who     []*PersonPlan
+	)
+	flush := func() error {
+		if len(batches) == 0 {
+			return nil
+		}
+		res, err := ap.SubmitEach(ctx, Actor, meta, batches)
+		if err != nil {
+			return err
+		}
+		for i, r := range res {
+			if r.Err == nil {
+				run.Applied++
+				continue
+			}
+			f := Failure{EmployeeID: who[i].EmployeeID, Username: who[i].Username, Reason: change.FailureReason(r.Err),
+				Message: r.Err.Error(), Event: r.Event}
+			run.Failed = append(run.Failed, f)
+		}
+		batches, who = batches[:0], who[:0]
+		return nil
+	}
+	// A person's ops can name people planned before them (a manager), so batches go in plan
+	// order and a later batch never overtakes an earlier one.
+	for i := range plan.People {
+		pp := &plan.People[i]
+		if len(pp.Ops) == 0 {
+			continue
+		}
+		ops := make([]change.Op, len(pp.Ops))
+		for j, o := range pp.Ops {
+			ops[j] = o.Op
+		}
+		batches, who = append(batches, ops), append(who, pp)
+		if len(batches) >= opt.PeoplePerTx {
+			if err := flush(); err != nil {
+				return run, plan, err
+			}
+		}
+	}
+	if err := flush(); err != nil {
+		return run, plan, err
+	}
+	run.State, run.Finished = RunDone, time.Now().UTC()
+	if err := st.SaveRun(ctx, run); err != nil {
+		return nil, nil, err
+	}
+	return run, plan, nil
+}

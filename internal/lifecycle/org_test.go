@@ -1,0 +1,231 @@
+package lifecycle_test
+
+import (
+	"context"
+	"encoding/csv"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/deputy-iam/deputy/internal/audit"
+	"github.com/deputy-iam/deputy/internal/change"
+	"github.com/deputy-iam/deputy/internal/delegation"
+	"github.com/deputy-iam/deputy/internal/directory"
+	"github.com/deputy-iam/deputy/internal/lifecycle"
+	"github.com/deputy-iam/deputy/internal/store"
+	"github.com/deputy-iam/deputy/internal/store/storetest"
+)
+
+// orgDir is the shared test organisation; tests that read it skip when it is absent (a user's
+// clone has no ../shared).
+const orgDir = "../../../shared/data/org-1k"
+
+func needOrg(t testing.TB) {
+	t.Helper()
+	if _, err := os.Stat(filepath.Join(orgDir, "hr-day1.csv")); err != nil {
+		t.Skipf("shared test data not found at %s (a clone without ../shared): %v", orgDir, err)
+	}
+}
+
+// org is a directory set up for the test rules, with the pipeline and the admin.
+type org struct {
+	t     testing.TB
+	ctx   context.Context
+	st    *store.Store
+	p     *change.Pipeline
+	admin delegation.Actor
+	rules *lifecycle.RuleSet
+}
+
+func newOrg(t testing.TB, dsn string) *org {
+	t.Helper()
+	st := storetest.Open(t, dsn)
+	env := storetest.Bootstrap(t, st)
+	b, err := os.ReadFile("testdata/rules.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rules, err := lifecycle.ParseRules(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := &org{t: t, ctx: context.Background(), st: st, p: env.Pipeline, admin: env.Admin, rules: &rules}
+	if err := env.Pipeline.InstallDefaultPolicies(o.ctx); err != nil { // lifecycle is not gated by them
+		t.Fatal(err)
+	}
+	ops := lifecycle.SetupOps(&rules, lifecycle.Existing{
+		OU: func(p string) bool {
+			_, err := st.OU(o.ctx, directory.ParseRef(directory.KindOU, p))
+			return err == nil
+		},
+		Group: func(n string) bool {
+			_, err := st.ResolveMember(o.ctx, directory.ParseRef(directory.KindGroup, n))
+			return err == nil
+		},
+		Role:       func(string) bool { return false },
+		Assignment: func(string) bool { return false },
+	})
+	for _, op := range ops {
+		if _, err := env.Pipeline.Submit(o.ctx, env.Admin, change.Meta{Transport: audit.TransportCLI}, op); err != nil {
+			t.Fatalf("setup %s %v: %v", op.Action, op.Target, err)
+		}
+	}
+	return o
+}
+
+func (o *org) feed(name string) lifecycle.Feed {
+	o.t.Helper()
+	f, err := os.Open(filepath.Join(orgDir, name))
+	if err != nil {
+		o.t.Fatal(err)
+	}
+	defer f.Close()
+	feed, err := lifecycle.ParseCSV(f, lifecycle.DefaultMapping())
+	if err != nil {
+		o.t.Fatal(err)
+	}
+	return feed
+}
+
+func (o *org) importFeed(feed lifecycle.Feed, today string, opt lifecycle.ImportOptions) (*lifecycle.Run, *lifecycle.Plan, error) {
+	o.t.Helper()
+	d, err := time.Parse(time.DateOnly, today)
+	if err != nil {
+		o.t.Fatal(err)
+	}
+	opt.Today = d
+	return lifecycle.Import(o.ctx, o.st, o.p, o.rules, feed, opt)
+}
+
+func (o *org) residual() []lifecycle.Residual {
+	o.t.Helper()
+	r, err := o.st.ResidualAccess(o.ctx, time.Now())
+	if err != nil {
+		o.t.Fatal(err)
+	}
+	return r
+}
+
+// TestOrgDays imports day 1 of org-1k, then day 2, and checks: every person's change against
+// hr-day2-expected.csv, the residual-access report empty after each day, a second import of
+// the same feed changing nothing, and each op's authority naming its rule and run.
+func TestOrgDays(t *testing.T) {
+	needOrg(t)
+	forEngines(t, func(t *testing.T, dsn string) {
+		o := newOrg(t, dsn)
+		day1 := o.feed("hr-day1.csv")
+		run, plan, err := o.importFeed(day1, "2026-11-26", lifecycle.ImportOptions{Source: "hr-day1.csv"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(run.Failed) > 0 {
+			t.Fatalf("day 1: %d people failed, first: %+v", len(run.Failed), run.Failed[0])
+		}
+		if plan.Totals[lifecycle.KindJoiner] != 1000 || run.Applied != 1000 {
+			t.Fatalf("day 1: totals %v, applied %d", plan.Totals, run.Applied)
+		}
+		if r := o.residual(); len(r) != 0 {
+			t.Fatalf("residual access after day 1: %v", r)
+		}
+		// The same feed again changes nothing.
+		run2, plan2, err := o.importFeed(day1, "2026-11-26", lifecycle.ImportOptions{Source: "hr-day1.csv"})
+		if err != nil || plan2.Ops != 0 || run2.Applied != 0 {
+			t.Fatalf("day 1 again: %d ops (%v), %v", plan2.Ops, firstOps(plan2), err)
+		}
+
+		day2 := o.feed("hr-day2.csv")
+		run, plan, err = o.importFeed(day2, "2026-11-27", lifecycle.ImportOptions{Source: "hr-day2.csv"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(run.Failed) > 0 {
+			t.Fatalf("day 2: %d people failed, first: %+v", len(run.Failed), run.Failed[0])
+		}
+		expected := readExpected(t)
+		got := map[string]string{}
+		for _, pp := range plan.People {
+			if pp.Kind != lifecycle.KindUnchanged {
+				got[pp.EmployeeID] = pp.Kind
+			}
+		}
+		for id, want := range expected {
+			if got[id] != want {
+				t.Errorf("%s: planned %q, expected %q", id, got[id], want)
+			}
+		}
+		for id, kind := range got {
+			if _, ok := expected[id]; !ok {
+				t.Errorf("%s: planned %q, expected no change", id, kind)
+			}
+		}
+		if r := o.residual(); len(r) != 0 {
+			t.Fatalf("residual access after day 2: %v", r)
+		}
+		if _, plan2, err := o.importFeed(day2, "2026-11-27", lifecycle.ImportOptions{}); err != nil || plan2.Ops != 0 {
+			t.Fatalf("day 2 again: %d ops (%v), %v", plan2.Ops, firstOps(plan2), err)
+		}
+		// Every lifecycle op names its run, and birthright ops their rule.
+		evs, _, err := o.st.Events(o.ctx, audit.Query{Authority: run.ID, Limit: directory.MaxLimit})
+		if err != nil || len(evs) == 0 {
+			t.Fatalf("events of the day 2 run: %d, %v", len(evs), err)
+		}
+		rules := 0
+		for _, ev := range evs {
+			if ev.Authority.Run != run.ID || ev.Actor.ID != lifecycle.Actor.ID || ev.Transport != audit.TransportLifecycle {
+				t.Fatalf("event %d: %+v", ev.Index, ev)
+			}
+			if ev.Authority.LifecycleRule != "" {
+				rules++
+			}
+		}
+		if rules == 0 {
+			t.Fatal("no day 2 event names a lifecycle rule")
+		}
+	})
+}
+
+func firstOps(p *lifecycle.Plan) []string {
+	var out []string
+	for _, pp := range p.People {
+		for _, o := range pp.Ops {
+			out = append(out, pp.EmployeeID+": "+o.Why)
+			if len(out) == 5 {
+				return out
+			}
+		}
+	}
+	return out
+}
+
+func readExpected(t *testing.T) map[string]string {
+	t.Helper()
+	f, err := os.Open(filepath.Join(orgDir, "hr-day2-expected.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	recs, err := csv.NewReader(f).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	for _, r := range recs[1:] {
+		out[r[0]] = strings.TrimSpace(r[1])
+	}
+	return out
+}
+
+// forEngines runs fn on SQLite and, when configured, PostgreSQL.
+func forEngines(t *testing.T, fn func(t *testing.T, dsn string)) {
+	for _, e := range []struct {
+		name string
+		dsn  func(testing.TB) string
+	}{{"sqlite", storetest.SQLiteDSN}, {"postgres", storetest.PostgresDSN}} {
+		t.Run(e.name, func(t *testing.T) { fn(t, e.dsn(t)) })
+	}
+}
+
+var _ = errors.Is
