@@ -192,9 +192,11 @@ func newState() *state {
 
 // shadow returns a state that reads through s and keeps its own writes.
 func (s *state) shadow() *state {
-	return &state{roles: s.roles.shadow(), assignments: s.assignments.shadow(), byHolder: s.byHolder.shadow(),
+	sh := &state{roles: s.roles.shadow(), assignments: s.assignments.shadow(), byHolder: s.byHolder.shadow(),
 		memberOf: s.memberOf.shadow(), members: s.members.shadow(), ouParent: s.ouParent.shadow(),
 		objects: s.objects.shadow(), reports: s.reports.shadow(), owned: s.owned.shadow(), lastIndex: s.lastIndex}
+	sh.tier0.Store(s.tier0.Load()) // the shadow starts equal to s
+	return sh
 }
 
 // role returns a custom or built-in role.
@@ -328,8 +330,10 @@ func (s *state) apply(ev *audit.Event) {
 	if ev.Outcome != audit.Applied {
 		return
 	}
-	s.tier0.Store(nil)
 	id := ev.Target.ID
+	if s.changesTier0(ev) {
+		s.tier0.Store(nil)
+	}
 	switch Action(ev.Action) {
 	case OUCreate, OUMove:
 		s.ouParent.set(id, refID(ev.After["parent"]))
@@ -404,6 +408,25 @@ func decodeRecord(rec any, v any) bool {
 	}
 	b, err := json.Marshal(rec)
 	return err == nil && json.Unmarshal(b, v) == nil
+}
+
+// changesTier0 reports whether an applied event can change who holds tier-0 (which the memo of
+// tier0Holders must then forget): a change of roles or assignments, or of the members or
+// existence of a principal that holds it. Creating, updating or moving users and groups, and
+// memberships of groups outside tier-0, cannot; a bulk import is mostly those.
+func (s *state) changesTier0(ev *audit.Event) bool {
+	m := s.tier0.Load()
+	if m == nil {
+		return false // nothing memoized
+	}
+	switch Action(ev.Action) {
+	case UserCreate, UserUpdate, UserMove, UserEnable, GroupCreate, GroupUpdate, GroupMove,
+		SACreate, SAUpdate, SAMove, OUCreate, OUUpdate, OUMove, OUDelete:
+		return false
+	case GroupAddMember, GroupRemoveMember, UserDisable, UserDelete, GroupDelete, SADelete:
+		return (*m)[ev.Target.ID]
+	}
+	return true
 }
 
 // tier0Holders returns every principal that holds a tier-0 assignment (active or not: an

@@ -53,6 +53,7 @@ func newOrg(t testing.TB, dsn string) *org {
 		t.Fatal(err)
 	}
 	o := &org{t: t, ctx: context.Background(), st: st, p: env.Pipeline, admin: env.Admin, rules: &rules}
+	_ = errors.Is
 	if err := env.Pipeline.InstallDefaultPolicies(o.ctx); err != nil { // lifecycle is not gated by them
 		t.Fatal(err)
 	}
@@ -227,5 +228,3 @@ func forEngines(t *testing.T, fn func(t *testing.T, dsn string)) {
 		t.Run(e.name, func(t *testing.T) { fn(t, e.dsn(t)) })
 	}
 }
-
-var _ = errors.Is
