@@ -24,6 +24,7 @@ const (
 	KindRequest        Kind = "request"         // an approval request
 	KindPolicy         Kind = "approval_policy" // an approval policy
 	KindSystem         Kind = "system"          // a system actor, as the holder of an assignment
+	KindConfig         Kind = "configuration"   // a configuration document (the lifecycle rules)
 )
 
 // Noun is the kind in words, for messages.

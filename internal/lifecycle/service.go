@@ -1,0 +1,157 @@
+package lifecycle
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/deputy-iam/deputy/internal/change"
+	"github.com/deputy-iam/deputy/internal/delegation"
+	"github.com/deputy-iam/deputy/internal/directory"
+)
+
+// ServiceStore is what the lifecycle service reads and records.
+type ServiceStore interface {
+	Store
+	Runs(ctx context.Context, limit int) ([]Run, error)
+	ResidualAccess(ctx context.Context, now time.Time) ([]Residual, error)
+	SettingValue(ctx context.Context, key string) (string, bool, error)
+}
+
+// ConfigWriter stores the rule set as an audited configuration document (the pipeline).
+type ConfigWriter interface {
+	ReplaceDocument(ctx context.Context, actor delegation.Actor, meta change.Meta, key, action string, doc json.RawMessage) error
+}
+
+// RulesKey is where the rule set is stored; ActionRulesReplace the audit action of a change.
+const (
+	RulesKey           = "lifecycle_rules"
+	ActionRulesReplace = "lifecycle.rules.replace"
+)
+
+// Service is the HR lifecycle: rules, imports, recomputation and the scheduled sweep.
+type Service struct {
+	Store   ServiceStore
+	Applier Applier
+	Config  ConfigWriter
+	// Location is the HR time zone: "today" is the date there (default UTC).
+	Location *time.Location
+	Now      func() time.Time
+}
+
+// Today is the current day in the HR time zone, as UTC midnight of that date.
+func (s *Service) Today() time.Time {
+	now := time.Now
+	if s.Now != nil {
+		now = s.Now
+	}
+	loc := s.Location
+	if loc == nil {
+		loc = time.UTC
+	}
+	y, m, d := now().In(loc).Date()
+	return time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
+}
+
+// Rules returns the rule set in force (an empty one until rules are set).
+func (s *Service) Rules(ctx context.Context) (*RuleSet, error) {
+	doc, ok, err := s.Store.SettingValue(ctx, RulesKey)
+	if err != nil {
+		return nil, err
+	}
+	rs := RuleSet{}
+	if ok {
+		if rs, err = ParseRules([]byte(doc)); err != nil {
+			return nil, fmt.Errorf("stored %w", err)
+		}
+		return &rs, nil
+	}
+	return &rs, rs.Compile()
+}
+
+// SetRules checks and stores a rule set for actor (a tier-0 admin, or system:deputy loading a
+// rules file at start); the change is an audit event, and applies to everyone at the next run
+// or recompute.
+func (s *Service) SetRules(ctx context.Context, actor delegation.Actor, meta change.Meta, rs RuleSet) error {
+	if err := rs.Compile(); err != nil {
+		return directory.Invalid("rules", "%v", err)
+	}
+	doc, err := json.Marshal(rs)
+	if err != nil {
+		return err
+	}
+	return s.Config.ReplaceDocument(ctx, actor, meta, RulesKey, ActionRulesReplace, doc)
+}
+
+// Import applies a feed with the rules in force (see the package function Import).
+func (s *Service) Import(ctx context.Context, feed Feed, opt ImportOptions) (*Run, *Plan, error) {
+	rs, err := s.Rules(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	if opt.Today.IsZero() {
+		opt.Today = s.Today()
+	}
+	return Import(ctx, s.Store, s.Applier, rs, feed, opt)
+}
+
+// Recompute plans and applies the rules against the directory as it is, without a feed: each
+// person with an employee ID is taken as their account describes them. It carries out rule
+// changes for everyone, leavers whose end date has passed, and deletions after retention; it is
+// also the scheduled sweep, so that this work catches up after any downtime. Accounts disabled
+// by hand (not by a leaver run) are left alone.
+func (s *Service) Recompute(ctx context.Context, opt ImportOptions) (*Run, *Plan, error) {
+	rs, err := s.Rules(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	cur, err := s.Store.LifecycleCurrent(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	if opt.Today.IsZero() {
+		opt.Today = s.Today()
+	}
+	if opt.Source == "" {
+		opt.Source = "recompute"
+	}
+	return Import(ctx, s.Store, s.Applier, rs, Feed{People: PeopleOf(cur)}, opt)
+}
+
+// PeopleOf describes the accounts as a feed would: the HR fields they carry, their manager's
+// employee ID, and "terminated" for a leaver already disabled by a run. Accounts disabled any
+// other way are not included.
+func PeopleOf(cur *Current) []Person {
+	byUser := make(map[string]string, len(cur.Accounts))
+	for id, a := range cur.Accounts {
+		byUser[a.UserID] = id
+	}
+	out := make([]Person, 0, len(cur.Accounts))
+	for id, a := range cur.Accounts {
+		p := Person{EmployeeID: id, GivenName: a.GivenName, FamilyName: a.FamilyName, Email: a.Email, Department: a.Department,
+			Title: a.Title, ManagerID: byUser[a.Manager], Location: a.Location, EmploymentType: a.EmploymentType,
+			CostCenter: a.Attributes[AttrCostCenter], Status: "active"}
+		p.StartDate, _ = time.Parse(time.DateOnly, a.Attributes[AttrStartDate])
+		p.EndDate, _ = time.Parse(time.DateOnly, a.Attributes[AttrEndDate])
+		if a.Status != directory.StatusActive {
+			if a.Attributes[AttrLeftAt] == "" {
+				continue // disabled by hand: not lifecycle's to touch
+			}
+			p.Status = "terminated"
+		}
+		out = append(out, p)
+	}
+	slices.SortFunc(out, func(a, b Person) int { return strings.Compare(a.EmployeeID, b.EmployeeID) })
+	return out
+}
+
+// Runs lists the latest runs, newest first.
+func (s *Service) Runs(ctx context.Context, limit int) ([]Run, error) { return s.Store.Runs(ctx, limit) }
+
+// Residual is the residual-access report.
+func (s *Service) Residual(ctx context.Context) ([]Residual, error) {
+	return s.Store.ResidualAccess(ctx, time.Now())
+}
