@@ -69,6 +69,8 @@ func (pl *planner) dispatch(ctx context.Context) (*plan, error) {
 		return pl.userUpdate(ctx)
 	case delegation.UserMove:
 		return pl.userMove(ctx)
+	case delegation.UserRevokeTokens:
+		return pl.userRevokeTokens(ctx)
 	case delegation.UserDisable:
 		return pl.userSetStatus(ctx, directory.StatusDisabled)
 	case delegation.UserEnable:

@@ -75,6 +75,9 @@ type Tx interface {
 	DeleteServiceAccount(ctx context.Context, id string, now time.Time) error
 
 	InsertToken(ctx context.Context, t *credential.Token) error
+	// CountTokens counts the API tokens of the user id; DeleteTokens removes them all.
+	CountTokens(ctx context.Context, userID string) (int, error)
+	DeleteTokens(ctx context.Context, userID string) error
 
 	// Tier0Holders counts the active users who hold the tier-0 admin role.
 	Tier0Holders(ctx context.Context) (int, error)

@@ -244,3 +244,26 @@ func expandAttributes(touched []string, raw json.RawMessage, current map[string]
 	slices.Sort(out)
 	return slices.Compact(out)
 }
+
+// userRevokeTokens deletes every API token of a user (a leaver's, or a compromised account's).
+// Disabling a user only suspends its tokens; this ends them.
+func (pl *planner) userRevokeTokens(ctx context.Context) (*plan, error) {
+	cur, err := pl.tx.User(ctx, pl.op.Target)
+	if err != nil {
+		return nil, err
+	}
+	if err := pl.checkVersion(cur.Version); err != nil {
+		return nil, err
+	}
+	n, err := pl.tx.CountTokens(ctx, cur.ID)
+	if err != nil {
+		return nil, err
+	}
+	if n == 0 {
+		return nil, errUnchanged("user %s has no API tokens", cur.Username)
+	}
+	fields := cur.Fields()
+	return &plan{target: cur.Ref(), before: fields, after: fields, touched: []string{"tokens"}, version: cur.Version,
+		relBefore: map[string]any{"tokens": n}, relAfter: map[string]any{"tokens": 0},
+		write: func(ctx context.Context) error { return pl.tx.DeleteTokens(ctx, cur.ID) }}, nil
+}

@@ -25,6 +25,8 @@ const (
 	UserEnable     Action = "user.enable"
 	UserDelete     Action = "user.delete"
 	UserIssueToken Action = "user.issue_token"
+	// UserRevokeTokens deletes all of a user's API tokens (disabling only suspends them).
+	UserRevokeTokens Action = "user.revoke_tokens"
 
 	GroupCreate       Action = "group.create"
 	GroupUpdate       Action = "group.update"
@@ -68,8 +70,8 @@ var actionKinds = map[Action]directory.Kind{
 	OUCreate: directory.KindOU, OUUpdate: directory.KindOU, OUMove: directory.KindOU, OUDelete: directory.KindOU,
 	UserCreate: directory.KindUser, UserUpdate: directory.KindUser, UserMove: directory.KindUser,
 	UserDisable: directory.KindUser, UserEnable: directory.KindUser, UserDelete: directory.KindUser,
-	UserIssueToken: directory.KindUser,
-	GroupCreate:    directory.KindGroup, GroupUpdate: directory.KindGroup, GroupMove: directory.KindGroup,
+	UserIssueToken: directory.KindUser, UserRevokeTokens: directory.KindUser,
+	GroupCreate: directory.KindGroup, GroupUpdate: directory.KindGroup, GroupMove: directory.KindGroup,
 	GroupDelete: directory.KindGroup, GroupAddMember: directory.KindGroup, GroupRemoveMember: directory.KindGroup,
 	SACreate: directory.KindServiceAccount, SAUpdate: directory.KindServiceAccount,
 	SAMove: directory.KindServiceAccount, SADelete: directory.KindServiceAccount,

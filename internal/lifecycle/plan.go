@@ -29,6 +29,7 @@ type Account struct {
 	Assignments                                 []HeldAssignment
 	OwnsGroups, OwnsServiceAccounts             []Owned
 	Reports                                     int // users whose manager this is
+	Tokens                                      int // API tokens
 }
 
 // Owned is a group or service account the account owns, with all its owners' IDs.
@@ -378,6 +379,9 @@ func (pl *planner) leaver(p *Person, a *Account, pp *PersonPlan) {
 		}
 		pl.add(pp, change.Op{Action: delegation.RoleRevoke, Target: directory.Ref{Kind: directory.KindAssignment, ID: as.ID}},
 			"leaver: role "+as.Role+" revoked")
+	}
+	if a.Tokens > 0 {
+		pl.add(pp, change.Op{Action: delegation.UserRevokeTokens, Target: userRef(a)}, "leaver: API tokens revoked")
 	}
 	pl.add(pp, change.Op{Action: delegation.UserDisable, Target: userRef(a)}, why)
 	attrs := map[string]any{AttrLeftAt: isoDay(pl.opt.Today)}

@@ -15,7 +15,8 @@ const RoleName = "lifecycle"
 
 // RoleActions are the lifecycle role's actions.
 var RoleActions = []delegation.Action{delegation.DirectoryRead, delegation.UserCreate, delegation.UserUpdate,
-	delegation.UserMove, delegation.UserDisable, delegation.UserEnable, delegation.UserDelete, delegation.GroupAddMember,
+	delegation.UserMove, delegation.UserDisable, delegation.UserEnable, delegation.UserDelete, delegation.UserRevokeTokens,
+	delegation.GroupAddMember,
 	delegation.GroupRemoveMember, delegation.GroupUpdate, delegation.SAUpdate}
 
 // Existing says what is already there, for SetupOps.

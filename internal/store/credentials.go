@@ -67,3 +67,20 @@ func (t *tx) Tier0Holders(ctx context.Context) (int, error) {
 	}
 	return n, nil
 }
+
+// DeleteTokens removes every API token of a user.
+func (t *tx) DeleteTokens(ctx context.Context, userID string) error {
+	if _, err := t.exec(ctx, "DELETE FROM api_tokens WHERE owner_kind = 'user' AND owner_id = ?", userID); err != nil {
+		return fmt.Errorf("store: delete tokens: %w", err)
+	}
+	return nil
+}
+
+// CountTokens counts the API tokens of a user.
+func (c *conn) CountTokens(ctx context.Context, userID string) (int, error) {
+	var n int
+	if err := c.queryRow(ctx, "SELECT COUNT(*) FROM api_tokens WHERE owner_kind = 'user' AND owner_id = ?", userID).Scan(&n); err != nil {
+		return 0, fmt.Errorf("store: count tokens: %w", err)
+	}
+	return n, nil
+}

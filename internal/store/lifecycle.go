@@ -100,6 +100,22 @@ func (c *conn) LifecycleCurrent(ctx context.Context) (*lifecycle.Current, error)
 	if err := c.owned(ctx, byID, "sa_owners", "sa_id", "service_accounts", directory.KindServiceAccount); err != nil {
 		return nil, err
 	}
+	if err := c.eachRow(ctx, `SELECT owner_id, COUNT(*) FROM api_tokens WHERE owner_kind = 'user' GROUP BY owner_id`,
+		func(r rowScanner) error {
+			var (
+				id string
+				n  int
+			)
+			if err := r.Scan(&id, &n); err != nil {
+				return err
+			}
+			if a := byID[id]; a != nil {
+				a.Tokens = n
+			}
+			return nil
+		}); err != nil {
+		return nil, fmt.Errorf("store: lifecycle tokens: %w", err)
+	}
 	if err := c.eachRow(ctx, `SELECT manager_id, COUNT(*) FROM users WHERE manager_id IS NOT NULL GROUP BY manager_id`,
 		func(r rowScanner) error {
 			var (
