@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/deputy-iam/deputy/internal/delegation"
 	"github.com/deputy-iam/deputy/internal/directory"
 )
 
@@ -97,6 +98,27 @@ func (pl *planner) member(ctx context.Context) (directory.Ref, error) {
 	return m, err
 }
 
+// memberObject resolves the op's member; a member written as "user:NAME" is read once, with the
+// attributes the authorizer needs (bulk imports add users by that form), otherwise obj is nil.
+func (pl *planner) memberObject(ctx context.Context) (directory.Ref, *delegation.Object, error) {
+	ref, err := directory.ParseMemberRef(pl.op.Member)
+	if err != nil {
+		return ref, nil, err
+	}
+	if ref.Kind != directory.KindUser {
+		m, err := pl.member(ctx)
+		return m, nil, err
+	}
+	u, err := pl.tx.User(ctx, ref)
+	if errors.Is(err, directory.ErrNotFound) {
+		return ref, nil, directory.Invalid("member", "there is no user, group or service account %q", pl.op.Member)
+	}
+	if err != nil {
+		return ref, nil, err
+	}
+	return u.Ref(), &delegation.Object{Ref: u.Ref(), Fields: u.Fields()}, nil
+}
+
 // provenanceValue is a membership's provenance as an audit event records it.
 func provenanceValue(p directory.Provenance) map[string]any {
 	v := map[string]any{"source": p.Source, "by": map[string]string{"type": string(p.By.Kind), "id": p.By.ID, "name": p.By.Name},
@@ -116,7 +138,7 @@ func (pl *planner) groupAddMember(ctx context.Context) (*plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	m, err := pl.member(ctx)
+	m, obj, err := pl.memberObject(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -134,9 +156,10 @@ func (pl *planner) groupAddMember(ctx context.Context) (*plan, error) {
 				m.Name, g.Name)
 		}
 	}
-	obj, err := pl.object(ctx, m)
-	if err != nil {
-		return nil, err
+	if obj == nil {
+		if obj, err = pl.object(ctx, m); err != nil {
+			return nil, err
+		}
 	}
 	// An existing membership is refused by the store when the write runs (a conflict on
 	// "member"), which saves a read on the hot path of bulk imports.

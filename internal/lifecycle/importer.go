@@ -35,7 +35,7 @@ type ImportOptions struct {
 	Today           time.Time
 	Source, SHA256  string
 	// PeoplePerTx is how many people's changes share a transaction (each still all or
-	// nothing); default 200.
+	// nothing); default 500.
 	PeoplePerTx int
 }
 
@@ -53,7 +53,7 @@ func Import(ctx context.Context, st Store, ap Applier, rules *RuleSet, feed Feed
 		opt.Threshold = 0.05
 	}
 	if opt.PeoplePerTx <= 0 {
-		opt.PeoplePerTx = 200
+		opt.PeoplePerTx = 500
 	}
 	if opt.Today.IsZero() {
 		y, m, d := time.Now().UTC().Date()
