@@ -27,6 +27,7 @@ import (
 	"github.com/deputy-iam/deputy/internal/config"
 	"github.com/deputy-iam/deputy/internal/delegation"
 	"github.com/deputy-iam/deputy/internal/httpx"
+	"github.com/deputy-iam/deputy/internal/lifecycle"
 	"github.com/deputy-iam/deputy/internal/notify"
 	"github.com/deputy-iam/deputy/internal/store"
 )
@@ -37,6 +38,8 @@ type App struct {
 	Store    *store.Store
 	Pipeline *change.Pipeline
 	Engine   *delegation.Engine
+	// HR is the lifecycle service: rules, feed imports, recompute and the scheduled sweep.
+	HR *lifecycle.Service
 	// Evidence signs checkpoints and builds proofs; nil until the signing key exists (init).
 	Evidence *audit.Evidence
 	Log      *slog.Logger
@@ -70,7 +73,13 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 		st.Close()
 		return nil, err
 	}
-	a := &App{Config: cfg, Store: st, Pipeline: p, Engine: engine, Log: log, registry: reg}
+	loc, err := cfg.Timezone()
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	a := &App{Config: cfg, Store: st, Pipeline: p, Engine: engine, Log: log, registry: reg,
+		HR: &lifecycle.Service{Store: st, Applier: p, Config: p, Location: loc}}
 	if err := a.openEvidence(ctx); err != nil {
 		st.Close()
 		return nil, err
@@ -107,7 +116,7 @@ func (a *App) Close() error { return a.Store.Close() }
 func (a *App) Handler() http.Handler {
 	mux := http.NewServeMux()
 	auth := authn.New(a.Store, a.Store, a.Log)
-	srv := api.New(a.Pipeline, a.Engine, a.Store, a.Store, a.Store, a.Log).WithRequests(a.Store)
+	srv := api.New(a.Pipeline, a.Engine, a.Store, a.Store, a.Store, a.Log).WithRequests(a.Store).WithHR(a.HR)
 	if a.Evidence != nil {
 		srv.WithEvidence(a.Evidence)
 	}
@@ -165,6 +174,49 @@ func (a *App) sweepRequests(ctx context.Context) {
 		}
 		if err := a.Pipeline.LoadPolicies(ctx); err != nil && ctx.Err() == nil {
 			a.Log.Warn("reload approval policies", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// PrepareRules loads the rules file, when one is configured, replacing the stored rule set
+// (recorded as one audit event when it changed).
+func (a *App) PrepareRules(ctx context.Context) error {
+	if a.Config.Rules == "" {
+		return nil
+	}
+	b, err := os.ReadFile(a.Config.Rules)
+	if err != nil {
+		return fmt.Errorf("rules: %w", err)
+	}
+	rs, err := lifecycle.ParseRules(b)
+	if err != nil {
+		return fmt.Errorf("%s: %w", a.Config.Rules, err)
+	}
+	if err := a.HR.SetRules(ctx, delegation.SystemActor("deputy"), change.Meta{Transport: audit.TransportCLI}, rs); err != nil {
+		return fmt.Errorf("%s: %w", a.Config.Rules, err)
+	}
+	return nil
+}
+
+// sweepLifecycle runs the scheduled lifecycle work (a recompute: leavers at their end date,
+// deletions after retention, rule changes) at once and then every interval, while rules are set.
+// It refuses a mass change like an import does: an operator applies that by hand.
+func (a *App) sweepLifecycle(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		run, _, err := a.HR.Recompute(ctx, lifecycle.ImportOptions{Source: "schedule"})
+		switch {
+		case errors.Is(err, lifecycle.ErrNoRules):
+		case err != nil && ctx.Err() == nil:
+			a.Log.Warn("lifecycle sweep", "err", err)
+		case run != nil && run.Ops > 0:
+			a.Log.Info("lifecycle sweep", "run", run.ID, "ops", run.Ops, "applied", run.Applied, "failed", len(run.Failed))
 		}
 		select {
 		case <-ctx.Done():
@@ -233,6 +285,9 @@ func (a *App) Serve(ctx context.Context, l net.Listener) error {
 	}
 	// Open requests expire, escalate and remind on schedule; the due times are in the database.
 	sinks.Go(func() { a.sweepRequests(ectx) })
+	if every, _ := a.Config.LifecycleSweep(); every > 0 {
+		sinks.Go(func() { a.sweepLifecycle(ectx, every) })
+	}
 	if n := a.notifier(); n.Enabled() {
 		sinks.Go(func() { n.Run(ectx) })
 	}

@@ -73,6 +73,10 @@ filled with a demo organisation, and a fresh API token for its admin is printed.
 				l.Close()
 				return err
 			}
+			if err := a.PrepareRules(cmd.Context()); err != nil {
+				l.Close()
+				return err
+			}
 			log.Info("deputy serving", "addr", l.Addr().String(), "database", a.Store.Dialect(), "version", Version)
 			return a.Serve(cmd.Context(), l)
 		},

@@ -60,6 +60,13 @@ type Config struct {
 	MailDir       string `json:"mail_dir"`
 	NotifyWebhook string `json:"notify_webhook"`
 	BaseURL       string `json:"base_url"`
+	// Rules is a YAML or JSON file of HR lifecycle rules that replaces the stored set at start.
+	Rules string `json:"rules"`
+	// HRTimezone is the IANA time zone HR dates are in ("today" for start and end dates).
+	HRTimezone string `json:"hr_timezone"`
+	// HRSweep is how often scheduled lifecycle work runs (leavers at their end date, deletions
+	// after retention), a Go duration; 0 turns it off.
+	HRSweep string `json:"hr_sweep"`
 	// LogLevel is debug, info, warn or error; LogFormat is text or json.
 	LogLevel  string `json:"log_level"`
 	LogFormat string `json:"log_format"`
@@ -92,6 +99,9 @@ var settings = []setting{
 	{"mail-dir", "DEPUTY_MAIL_DIR", "", func(c *Config) *string { return &c.MailDir }},
 	{"notify-webhook", "DEPUTY_NOTIFY_WEBHOOK", "", func(c *Config) *string { return &c.NotifyWebhook }},
 	{"base-url", "DEPUTY_BASE_URL", "", func(c *Config) *string { return &c.BaseURL }},
+	{"rules", "DEPUTY_RULES", "", func(c *Config) *string { return &c.Rules }},
+	{"hr-timezone", "DEPUTY_HR_TIMEZONE", "UTC", func(c *Config) *string { return &c.HRTimezone }},
+	{"hr-sweep", "DEPUTY_HR_SWEEP", "1h", func(c *Config) *string { return &c.HRSweep }},
 	{"log-level", "DEPUTY_LOG_LEVEL", "info", func(c *Config) *string { return &c.LogLevel }},
 	{"log-format", "DEPUTY_LOG_FORMAT", "text", func(c *Config) *string { return &c.LogFormat }},
 }
@@ -115,6 +125,9 @@ var usage = map[string]string{
 	"mail-dir":            "directory notification mails are written to as .eml files instead of sent (env DEPUTY_MAIL_DIR; demo: DATA/mail)",
 	"notify-webhook":      "URL that receives approval notifications as JSON POSTs (env DEPUTY_NOTIFY_WEBHOOK)",
 	"base-url":            "URL people reach this server at, for links in notifications (env DEPUTY_BASE_URL)",
+	"rules":               "YAML or JSON file of HR lifecycle rules that replaces the stored ones at start (env DEPUTY_RULES)",
+	"hr-timezone":         "IANA time zone of HR start and end dates, such as Europe/Berlin (env DEPUTY_HR_TIMEZONE)",
+	"hr-sweep":            "how often scheduled HR work runs: leavers at their end date, deletions after retention; 0 turns it off (env DEPUTY_HR_SWEEP)",
 	"log-level":           "debug, info, warn or error (env DEPUTY_LOG_LEVEL)",
 	"log-format":          "text or json (env DEPUTY_LOG_FORMAT)",
 }
@@ -198,6 +211,12 @@ func (c Config) Validate() error {
 	if _, err := c.Sweep(); err != nil {
 		errs = append(errs, err)
 	}
+	if _, err := c.Timezone(); err != nil {
+		errs = append(errs, err)
+	}
+	if _, err := c.LifecycleSweep(); err != nil {
+		errs = append(errs, err)
+	}
 	for name, u := range map[string]string{"notify-webhook": c.NotifyWebhook, "base-url": c.BaseURL} {
 		if u == "" {
 			continue
@@ -246,6 +265,30 @@ func (c Config) Sweep() (time.Duration, error) {
 	d, err := time.ParseDuration(c.ApprovalSweep)
 	if err != nil || d < time.Second {
 		return 0, fmt.Errorf("config: approval-sweep %q: want a duration of at least 1s, such as 30s", c.ApprovalSweep)
+	}
+	return d, nil
+}
+
+// Timezone loads HRTimezone (empty means UTC).
+func (c Config) Timezone() (*time.Location, error) {
+	if c.HRTimezone == "" {
+		return time.UTC, nil
+	}
+	loc, err := time.LoadLocation(c.HRTimezone)
+	if err != nil {
+		return nil, fmt.Errorf("config: hr-timezone %q: want an IANA time zone such as Europe/Berlin", c.HRTimezone)
+	}
+	return loc, nil
+}
+
+// LifecycleSweep parses HRSweep (empty means 1h; 0 turns the sweep off).
+func (c Config) LifecycleSweep() (time.Duration, error) {
+	if c.HRSweep == "" {
+		return time.Hour, nil
+	}
+	d, err := time.ParseDuration(c.HRSweep)
+	if err != nil || (d != 0 && d < time.Minute) {
+		return 0, fmt.Errorf("config: hr-sweep %q: want 0 or a duration of at least 1m, such as 1h", c.HRSweep)
 	}
 	return d, nil
 }

@@ -228,3 +228,138 @@ func forEngines(t *testing.T, fn func(t *testing.T, dsn string)) {
 		t.Run(e.name, func(t *testing.T) { fn(t, e.dsn(t)) })
 	}
 }
+
+// TestFeedSafety: a feed with bad rows applies nothing unless told to skip them; a feed that
+// would disable too many stops; an empty feed changes nothing.
+func TestFeedSafety(t *testing.T) {
+	needOrg(t)
+	o := newOrg(t, storetest.SQLiteDSN(t))
+	broken := o.feed("hr-broken.csv")
+	if len(broken.Problems) != 10 {
+		t.Fatalf("hr-broken.csv: %d problems", len(broken.Problems))
+	}
+	run, _, err := o.importFeed(broken, "2026-11-26", lifecycle.ImportOptions{})
+	if !errors.Is(err, lifecycle.ErrStopped) || run.Applied != 0 {
+		t.Fatalf("broken feed: %v, %+v", err, run)
+	}
+	if n := o.users(); n != 1 {
+		t.Fatalf("a broken feed created %d users", n-1)
+	}
+	run, _, err = o.importFeed(broken, "2026-11-26", lifecycle.ImportOptions{SkipInvalid: true})
+	if err != nil || run.Applied != 20 {
+		t.Fatalf("--skip-invalid: %v, applied %d", err, run.Applied)
+	}
+	// Everyone terminated at once is a mass change.
+	valid := o.feed("hr-broken.csv").People
+	for i := range valid {
+		valid[i].Status, valid[i].EndDate = "terminated", time.Date(2026, 11, 26, 0, 0, 0, 0, time.UTC)
+	}
+	run, plan, err := o.importFeed(lifecycle.Feed{People: valid}, "2026-11-27", lifecycle.ImportOptions{})
+	if !errors.Is(err, lifecycle.ErrStopped) || run.Applied != 0 || plan.Disables != 20 {
+		t.Fatalf("mass leave: %v, %+v", err, run)
+	}
+	// An empty feed leaves everyone alone.
+	_, plan, err = o.importFeed(lifecycle.Feed{}, "2026-11-27", lifecycle.ImportOptions{})
+	if err != nil || plan.Ops != 0 || plan.Missing != 20 {
+		t.Fatalf("empty feed: %v, %d ops, %d missing", err, plan.Ops, plan.Missing)
+	}
+}
+
+func (o *org) users() int {
+	o.t.Helper()
+	n, err := o.st.Count(o.ctx, directory.KindUser, directory.ListQuery{})
+	if err != nil {
+		o.t.Fatal(err)
+	}
+	return n
+}
+
+// stopAfter is an Applier that applies the first n transactions and then fails, as a run killed
+// half-way.
+type stopAfter struct {
+	next lifecycle.Applier
+	n    int
+}
+
+func (s *stopAfter) SubmitEach(ctx context.Context, actor delegation.Actor, meta change.Meta, b [][]change.Op) ([]change.BatchResult, error) {
+	if s.n == 0 {
+		return nil, errors.New("killed")
+	}
+	s.n--
+	return s.next.SubmitEach(ctx, actor, meta, b)
+}
+
+// TestInterruptedRun: a run that dies half-way, then runs again, ends where one whole run does.
+func TestInterruptedRun(t *testing.T) {
+	needOrg(t)
+	o := newOrg(t, storetest.SQLiteDSN(t))
+	day1 := o.feed("hr-day1.csv")
+	today, _ := time.Parse(time.DateOnly, "2026-11-26")
+	_, _, err := lifecycle.Import(o.ctx, o.st, &stopAfter{next: o.p, n: 1}, o.rules, day1,
+		lifecycle.ImportOptions{Today: today, PeoplePerTx: 300})
+	if err == nil || o.users() != 301 {
+		t.Fatalf("killed run: %v, %d users", err, o.users())
+	}
+	run, plan, err := o.importFeed(day1, "2026-11-26", lifecycle.ImportOptions{})
+	if err != nil || len(run.Failed) > 0 || plan.Totals[lifecycle.KindJoiner] != 700 || o.users() != 1001 {
+		t.Fatalf("the run again: %v, %v, %d users", err, plan.Totals, o.users())
+	}
+	if _, plan, _ := o.importFeed(day1, "2026-11-26", lifecycle.ImportOptions{}); plan.Ops != 0 {
+		t.Fatalf("a third time: %d ops", plan.Ops)
+	}
+}
+
+// TestRecompute: after day 2, a rule change applies to everyone at the next recompute, and the
+// day's leavers are deleted once their retention is over; a rehire comes back as the same user.
+func TestRecompute(t *testing.T) {
+	needOrg(t)
+	o := newOrg(t, storetest.SQLiteDSN(t))
+	svc := &lifecycle.Service{Store: o.st, Applier: o.p, Config: o.p}
+	rulesDoc, _ := os.ReadFile("testdata/rules.yaml")
+	rules, _ := lifecycle.ParseRules(rulesDoc)
+	if _, _, err := svc.Recompute(o.ctx, lifecycle.ImportOptions{}); !errors.Is(err, lifecycle.ErrNoRules) {
+		t.Fatalf("recompute without rules: %v", err)
+	}
+	if err := svc.SetRules(o.ctx, o.admin, change.Meta{Transport: audit.TransportCLI}, rules); err != nil {
+		t.Fatal(err)
+	}
+	d1, _ := time.Parse(time.DateOnly, "2026-11-26")
+	d2, _ := time.Parse(time.DateOnly, "2026-11-27")
+	if _, _, err := svc.Import(o.ctx, o.feed("hr-day1.csv"), lifecycle.ImportOptions{Today: d1}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := svc.Import(o.ctx, o.feed("hr-day2.csv"), lifecycle.ImportOptions{Today: d2}); err != nil {
+		t.Fatal(err)
+	}
+	// The contractors rule goes: its group is taken back from every contractor.
+	rules.Rules = slicesDelete(rules.Rules, "contractors")
+	if err := svc.SetRules(o.ctx, o.admin, change.Meta{Transport: audit.TransportCLI}, rules); err != nil {
+		t.Fatal(err)
+	}
+	run, plan, err := svc.Recompute(o.ctx, lifecycle.ImportOptions{Today: d2})
+	if err != nil || len(run.Failed) > 0 || plan.Totals[lifecycle.KindUpdate] < 60 {
+		t.Fatalf("recompute: %v, %v, failed %v", err, plan.Totals, run.Failed)
+	}
+	members, err := o.st.Members(o.ctx, directory.ParseRef(directory.KindGroup, "contractors"), directory.ListQuery{Limit: 10})
+	if err != nil || len(members.Items) != 0 {
+		t.Fatalf("contractors after the rule went: %v, %v", members.Items, err)
+	}
+	// 30 days after day 2 the leavers are deleted.
+	run, plan, err = svc.Recompute(o.ctx, lifecycle.ImportOptions{Today: d2.AddDate(0, 0, 30), AllowMassChange: true})
+	if err != nil || plan.Totals[lifecycle.KindDelete] != 11 || len(run.Failed) > 0 {
+		t.Fatalf("retention: %v, %v, %v", err, plan.Totals, run.Failed)
+	}
+	if r, _ := o.st.ResidualAccess(o.ctx, time.Now()); len(r) != 0 {
+		t.Fatalf("residual after retention: %v", r)
+	}
+}
+
+func slicesDelete(rs []lifecycle.Rule, name string) []lifecycle.Rule {
+	out := rs[:0:0]
+	for _, r := range rs {
+		if r.Name != name {
+			out = append(out, r)
+		}
+	}
+	return out
+}

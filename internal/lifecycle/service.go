@@ -3,6 +3,7 @@ package lifecycle
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -86,9 +87,24 @@ func (s *Service) SetRules(ctx context.Context, actor delegation.Actor, meta cha
 	return s.Config.ReplaceDocument(ctx, actor, meta, RulesKey, ActionRulesReplace, doc)
 }
 
+// ErrNoRules is returned by Import and Recompute before any rules are set: without them every
+// person would be placed in the default OU.
+var ErrNoRules = errors.New("lifecycle: no rules are set: set them first (deputy hr rules set FILE, or deputy serve --rules FILE)")
+
+// rulesForRun returns the stored rules, or ErrNoRules.
+func (s *Service) rulesForRun(ctx context.Context) (*RuleSet, error) {
+	if _, ok, err := s.Store.SettingValue(ctx, RulesKey); err != nil || !ok {
+		if err == nil {
+			err = ErrNoRules
+		}
+		return nil, err
+	}
+	return s.Rules(ctx)
+}
+
 // Import applies a feed with the rules in force (see the package function Import).
 func (s *Service) Import(ctx context.Context, feed Feed, opt ImportOptions) (*Run, *Plan, error) {
-	rs, err := s.Rules(ctx)
+	rs, err := s.rulesForRun(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -104,7 +120,7 @@ func (s *Service) Import(ctx context.Context, feed Feed, opt ImportOptions) (*Ru
 // also the scheduled sweep, so that this work catches up after any downtime. Accounts disabled
 // by hand (not by a leaver run) are left alone.
 func (s *Service) Recompute(ctx context.Context, opt ImportOptions) (*Run, *Plan, error) {
-	rs, err := s.Rules(ctx)
+	rs, err := s.rulesForRun(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -149,9 +165,66 @@ func PeopleOf(cur *Current) []Person {
 }
 
 // Runs lists the latest runs, newest first.
-func (s *Service) Runs(ctx context.Context, limit int) ([]Run, error) { return s.Store.Runs(ctx, limit) }
+func (s *Service) Runs(ctx context.Context, limit int) ([]Run, error) {
+	return s.Store.Runs(ctx, limit)
+}
 
 // Residual is the residual-access report.
 func (s *Service) Residual(ctx context.Context) ([]Residual, error) {
 	return s.Store.ResidualAccess(ctx, time.Now())
+}
+
+// SetupStore answers what already exists, for Setup.
+type SetupStore interface {
+	OU(ctx context.Context, ref directory.Ref) (directory.OU, error)
+	ResolveMember(ctx context.Context, ref directory.Ref) (directory.Ref, error)
+	Role(ctx context.Context, name string) (delegation.Role, error)
+	Assignments(ctx context.Context, role, holder, after string, limit int) ([]delegation.Assignment, error)
+}
+
+// Submitter submits one op (the pipeline).
+type Submitter interface {
+	Submit(ctx context.Context, actor delegation.Actor, meta change.Meta, op change.Op) (change.Result, error)
+}
+
+// Setup submits, as actor (a tier-0 admin), what the rules in force need and do not have yet:
+// their OUs and groups, the lifecycle role and system:lifecycle's assignments (SetupOps). It
+// stops at the first op that does not apply and returns the results so far.
+func (s *Service) Setup(ctx context.Context, actor delegation.Actor, meta change.Meta) ([]change.Result, error) {
+	rs, err := s.Rules(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ss, ok := s.Store.(SetupStore)
+	sub, ok2 := s.Applier.(Submitter)
+	if !ok || !ok2 {
+		return nil, fmt.Errorf("lifecycle: setup needs a store that reads the directory and a pipeline that submits")
+	}
+	ops := SetupOps(rs, Existing{
+		OU: func(p string) bool {
+			_, err := ss.OU(ctx, directory.ParseRef(directory.KindOU, p))
+			return err == nil
+		},
+		Group: func(n string) bool {
+			_, err := ss.ResolveMember(ctx, directory.ParseRef(directory.KindGroup, n))
+			return err == nil
+		},
+		Role: func(n string) bool {
+			_, err := ss.Role(ctx, n)
+			return err == nil
+		},
+		Assignment: func(role string) bool {
+			as, err := ss.Assignments(ctx, role, Actor.ID, "", 10)
+			return err == nil && len(as) > 0
+		},
+	})
+	var out []change.Result
+	for _, op := range ops {
+		res, err := sub.Submit(ctx, actor, meta, op)
+		if err != nil {
+			return out, fmt.Errorf("%s %s: %w", op.Action, op.Target, err)
+		}
+		out = append(out, res)
+	}
+	return out, nil
 }
