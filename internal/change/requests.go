@@ -474,3 +474,9 @@ func (p *Pipeline) sweepOne(ctx context.Context, tx Tx, r *approval.Request, now
 	}
 	return tx.UpdateRequest(ctx, r)
 }
+
+// Notify enqueues a notification on its own (not the outcome of an op: a lifecycle run's
+// reviews), in a transaction of its own.
+func (p *Pipeline) Notify(ctx context.Context, n Notification) error {
+	return p.store.InTx(ctx, func(tx Tx) error { return notify(ctx, tx, 0, n) })
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/deputy-iam/deputy/internal/audit"
@@ -135,9 +136,43 @@ func Import(ctx context.Context, st Store, ap Applier, rules *RuleSet, feed Feed
 	if err := flush(); err != nil {
 		return run, plan, err
 	}
+	notifyReviews(ctx, ap, cur, plan, run)
 	run.State, run.Finished = RunDone, time.Now().UTC()
 	if err := st.SaveRun(ctx, run); err != nil {
 		return nil, nil, err
 	}
 	return run, plan, nil
+}
+
+// Notifier sends a notification through the outbox (the pipeline).
+type Notifier interface {
+	Notify(ctx context.Context, n change.Notification) error
+}
+
+// notifyReviews tells each applied person's manager what the run left for them to review (access
+// kept after a move, ownership that came to them), when the applier can notify.
+func notifyReviews(ctx context.Context, ap Applier, cur *Current, plan *Plan, run *Run) {
+	n, ok := ap.(Notifier)
+	if !ok {
+		return
+	}
+	failed := map[string]bool{}
+	for _, f := range run.Failed {
+		failed[f.EmployeeID] = true
+	}
+	byUsername := map[string]string{}
+	for _, a := range cur.Accounts {
+		byUsername[a.Username] = a.UserID
+	}
+	for _, pp := range plan.People {
+		if len(pp.Notes) == 0 || failed[pp.EmployeeID] || pp.Manager == "" || byUsername[pp.Manager] == "" {
+			continue
+		}
+		subject := fmt.Sprintf("Review after the HR change of %s (%s): %s", pp.Username, pp.Kind, strings.Join(pp.Notes, "; "))
+		if len(subject) > 900 {
+			subject = subject[:900] + "..."
+		}
+		_ = n.Notify(ctx, change.Notification{Kind: "lifecycle_review", Request: run.ID, To: []string{byUsername[pp.Manager]},
+			Subject: subject})
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -137,6 +138,18 @@ func TestOrgDays(t *testing.T) {
 			t.Fatalf("day 1 again: %d ops (%v), %v", plan2.Ops, firstOps(plan2), err)
 		}
 
+		// A mover's access granted by hand stays, and their new manager is asked to review it.
+		mover := o.account("E000034")
+		meta := change.Meta{Transport: audit.TransportCLI}
+		if _, err := o.p.Submit(o.ctx, o.admin, meta, change.Op{Action: delegation.GroupCreate,
+			Group: &directory.GroupInput{Name: "project-x", OU: "corp"}}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := o.p.Submit(o.ctx, o.admin, meta, change.Op{Action: delegation.GroupAddMember,
+			Target: directory.ParseRef(directory.KindGroup, "project-x"), Member: "user:" + mover.Username}); err != nil {
+			t.Fatal(err)
+		}
+
 		day2 := o.feed("hr-day2.csv")
 		run, plan, err = o.importFeed(day2, "2026-11-27", lifecycle.ImportOptions{Source: "hr-day2.csv"})
 		if err != nil {
@@ -164,6 +177,15 @@ func TestOrgDays(t *testing.T) {
 		}
 		if r := o.residual(); len(r) != 0 {
 			t.Fatalf("residual access after day 2: %v", r)
+		}
+		if held := o.account("E000034").Groups; !slices.ContainsFunc(held, func(h lifecycle.Held) bool { return h.Group.Name == "project-x" }) {
+			t.Fatalf("the mover lost access granted by hand: %v", held)
+		}
+		msgs, err := o.st.Outbox(o.ctx, "notify", 0, 1000)
+		if err != nil || !slices.ContainsFunc(msgs, func(m store.OutboxMessage) bool {
+			return strings.Contains(string(m.Payload), "lifecycle_review") && strings.Contains(string(m.Payload), "project-x")
+		}) {
+			t.Fatalf("no review notification for the mover's kept access (%d messages, %v)", len(msgs), err)
 		}
 		if _, plan2, err := o.importFeed(day2, "2026-11-27", lifecycle.ImportOptions{}); err != nil || plan2.Ops != 0 {
 			t.Fatalf("day 2 again: %d ops (%v), %v", plan2.Ops, firstOps(plan2), err)
@@ -263,6 +285,15 @@ func TestFeedSafety(t *testing.T) {
 	if err != nil || plan.Ops != 0 || plan.Missing != 20 {
 		t.Fatalf("empty feed: %v, %d ops, %d missing", err, plan.Ops, plan.Missing)
 	}
+}
+
+func (o *org) account(employeeID string) *lifecycle.Account {
+	o.t.Helper()
+	cur, err := o.st.LifecycleCurrent(o.ctx)
+	if err != nil || cur.Accounts[employeeID] == nil {
+		o.t.Fatalf("account %s: %v", employeeID, err)
+	}
+	return cur.Accounts[employeeID]
 }
 
 func (o *org) users() int {

@@ -89,8 +89,10 @@ type PersonPlan struct {
 	Kind       string    `json:"kind"`
 	Changes    []string  `json:"changes,omitempty"`
 	Ops        []Planned `json:"ops,omitempty"`
-	// Notes are what the run leaves for a person to do (access it may not remove, reviews).
-	Notes []string `json:"notes,omitempty"`
+	// Notes are what the run leaves for a person to do (access it may not remove, reviews);
+	// Manager (a username), who is told.
+	Notes   []string `json:"notes,omitempty"`
+	Manager string   `json:"manager,omitempty"`
 }
 
 // Planned is one op with the reason it is there.
@@ -231,7 +233,7 @@ func (pl *planner) lifecycle() directory.Ref {
 
 // person plans one person.
 func (pl *planner) person(p *Person) PersonPlan {
-	pp := PersonPlan{EmployeeID: p.EmployeeID, Username: pl.username[p.EmployeeID]}
+	pp := PersonPlan{EmployeeID: p.EmployeeID, Username: pl.username[p.EmployeeID], Manager: pl.manager(p)}
 	a, exists := pl.cur.Accounts[p.EmployeeID]
 	switch {
 	case !exists && pl.left(p):
