@@ -394,3 +394,40 @@ func slicesDelete(rs []lifecycle.Rule, name string) []lifecycle.Rule {
 	}
 	return out
 }
+
+// TestRehire: a leaver who comes back is the same user again, enabled, with their birthright.
+func TestRehire(t *testing.T) {
+	needOrg(t)
+	o := newOrg(t, storetest.SQLiteDSN(t))
+	if _, _, err := o.importFeed(o.feed("hr-day1.csv"), "2026-11-26", lifecycle.ImportOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	day2 := o.feed("hr-day2.csv")
+	if _, _, err := o.importFeed(day2, "2026-11-27", lifecycle.ImportOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	var leaver *lifecycle.Person
+	for i := range day2.People {
+		if day2.People[i].Status == "terminated" {
+			leaver = &day2.People[i]
+			break
+		}
+	}
+	before := o.account(leaver.EmployeeID)
+	if before.Status != directory.StatusDisabled || len(before.Groups) != 0 || before.Attributes[lifecycle.AttrLeftAt] == "" {
+		t.Fatalf("the leaver after day 2: %+v", before)
+	}
+	leaver.Status, leaver.EndDate = "active", time.Time{}
+	run, plan, err := o.importFeed(day2, "2026-12-01", lifecycle.ImportOptions{})
+	if err != nil || len(run.Failed) > 0 || plan.Totals[lifecycle.KindRehire] != 1 {
+		t.Fatalf("rehire: %v, %v, %v", err, plan.Totals, run.Failed)
+	}
+	after := o.account(leaver.EmployeeID)
+	if after.UserID != before.UserID || after.Status != directory.StatusActive || len(after.Groups) == 0 ||
+		after.Attributes[lifecycle.AttrLeftAt] != "" {
+		t.Fatalf("the rehire: %+v", after)
+	}
+	if r := o.residual(); len(r) != 0 {
+		t.Fatalf("residual after the rehire: %v", r)
+	}
+}
