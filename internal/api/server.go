@@ -40,6 +40,7 @@ type Server struct {
 	audit    audit.Reader
 	evidence Evidence
 	requests Requests
+	hr       HR
 	log      *slog.Logger
 }
 
@@ -131,6 +132,7 @@ func (s *Server) Register(mux *http.ServeMux, auth func(http.Handler) http.Handl
 	route("GET /api/v1/audit/proof/consistency", s.proveConsistency)
 
 	s.registerRequests(route)
+	s.registerHR(route)
 }
 
 // fail writes err as a problem.

@@ -35,6 +35,9 @@ type ImportOptions struct {
 	Threshold       float64 // default 0.05
 	Today           time.Time
 	Source, SHA256  string
+	// By is who asked for the run (a tier-0 admin through the API or CLI); the run's ops are
+	// system:lifecycle's, on their behalf. Nil for the scheduled sweep.
+	By *delegation.Actor
 	// PeoplePerTx is how many people's changes share a transaction (each still all or
 	// nothing); default 500.
 	PeoplePerTx int
@@ -62,6 +65,9 @@ func Import(ctx context.Context, st Store, ap Applier, rules *RuleSet, feed Feed
 	}
 	run := &Run{ID: directory.NewID(), Source: opt.Source, SHA256: opt.SHA256, Started: time.Now().UTC(), State: RunPlanned,
 		DryRun: opt.DryRun, Rows: len(feed.People) + len(feed.Problems), Invalid: len(feed.Problems)}
+	if opt.By != nil {
+		run.By = opt.By.Name
+	}
 	cur, err := st.LifecycleCurrent(ctx)
 	if err != nil {
 		return nil, nil, err
@@ -81,7 +87,7 @@ func Import(ctx context.Context, st Store, ap Applier, rules *RuleSet, feed Feed
 		if err := st.SaveRun(ctx, run); err != nil {
 			return nil, nil, err
 		}
-		if stop != "" {
+		if stop != "" && !opt.DryRun { // a dry run shows its plan, and what would stop it
 			return run, plan, fmt.Errorf("%w: %s", ErrStopped, stop)
 		}
 		return run, plan, nil
@@ -90,7 +96,7 @@ func Import(ctx context.Context, st Store, ap Applier, rules *RuleSet, feed Feed
 	if err := st.SaveRun(ctx, run); err != nil {
 		return nil, nil, err
 	}
-	meta := change.Meta{Transport: audit.TransportLifecycle, Run: run.ID}
+	meta := change.Meta{Transport: audit.TransportLifecycle, Run: run.ID, OnBehalfOf: opt.By}
 	var (
 		batches [][]change.Op
 		who     []*PersonPlan

@@ -109,7 +109,8 @@ type Plan struct {
 	Ops     int            `json:"ops"`
 	Missing int            `json:"missing"` // accounts with an employee ID the feed does not list (left alone)
 	// Disables counts the accounts the run disables or deletes, against Active.
-	Disables, Active int
+	Disables int `json:"disables"`
+	Active   int `json:"active"`
 }
 
 // Options of a plan.

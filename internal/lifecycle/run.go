@@ -22,7 +22,8 @@ const (
 // Run is one import of an HR feed: what it read, what it planned and what became of it.
 type Run struct {
 	ID       string         `json:"id"`
-	Source   string         `json:"source"` // a file name, or "api"
+	Source   string         `json:"source"`       // a file name, or "api"
+	By       string         `json:"by,omitempty"` // who asked for it (none for the schedule)
 	SHA256   string         `json:"sha256,omitempty"`
 	Started  time.Time      `json:"started"`
 	Finished time.Time      `json:"finished,omitzero"`
@@ -34,7 +35,8 @@ type Run struct {
 	Ops      int            `json:"ops"`
 	Applied  int            `json:"applied"` // people whose ops applied
 	Failed   []Failure      `json:"failed,omitempty"`
-	Stopped  string         `json:"stopped,omitempty"` // why a run applied nothing
+	// Stopped says why a run applied nothing (for a dry run: why applying it would stop).
+	Stopped string `json:"stopped,omitempty"`
 }
 
 // Failure is a person whose ops did not apply, and why.
