@@ -431,3 +431,50 @@ func TestRehire(t *testing.T) {
 		t.Fatalf("residual after the rehire: %v", r)
 	}
 }
+
+// TestLifecycleBounds: system:lifecycle cannot touch a protected user (that person's changes
+// fail, the others apply), and a leaver's groups go to the configured steward.
+func TestLifecycleBounds(t *testing.T) {
+	needOrg(t)
+	o := newOrg(t, storetest.SQLiteDSN(t))
+	if _, _, err := o.importFeed(o.feed("hr-day1.csv"), "2026-11-26", lifecycle.ImportOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	meta := change.Meta{Transport: audit.TransportCLI}
+	day2 := o.feed("hr-day2.csv")
+	var leaver, mover string
+	for _, p := range day2.People {
+		if p.Status == "terminated" && leaver == "" {
+			leaver = p.EmployeeID
+		}
+	}
+	mover = "E000034" // a mover on day 2
+	protect := o.account(mover)
+	if _, err := o.p.Submit(o.ctx, o.admin, meta, change.Op{Action: delegation.UserUpdate,
+		Target: directory.Ref{Kind: directory.KindUser, ID: protect.UserID}, Patch: directory.Patch{"protected": []byte("true")}}); err != nil {
+		t.Fatal(err)
+	}
+	gone := o.account(leaver)
+	if _, err := o.p.Submit(o.ctx, o.admin, meta, change.Op{Action: delegation.GroupCreate,
+		Group: &directory.GroupInput{Name: "leavers-team", OU: "corp", Owners: []string{gone.Username}}}); err != nil {
+		t.Fatal(err)
+	}
+	o.rules.Steward = storetest.AdminName
+	run, _, err := o.importFeed(day2, "2026-11-27", lifecycle.ImportOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(run.Failed) != 1 || run.Failed[0].EmployeeID != mover || run.Failed[0].Reason != delegation.ReasonProtected {
+		t.Fatalf("failures: %+v", run.Failed)
+	}
+	if a := o.account(mover); a.Department != protect.Department {
+		t.Fatalf("the protected mover changed: %s -> %s", protect.Department, a.Department)
+	}
+	g, err := o.st.Group(o.ctx, directory.ParseRef(directory.KindGroup, "leavers-team"))
+	if err != nil || len(g.Owners) != 1 || g.Owners[0].Name != storetest.AdminName {
+		t.Fatalf("leavers-team owners after the leaver: %+v, %v", g.Owners, err)
+	}
+	if r := o.residual(); len(r) != 0 {
+		t.Fatalf("residual: %v", r)
+	}
+}

@@ -351,7 +351,10 @@ func (pl *planner) leaver(p *Person, a *Account, pp *PersonPlan) {
 	why := "leaver: " + p.Status + ", last day " + isoDay(end)
 	pp.Changes = []string{why}
 	steward := pl.manager(p)
-	// Ownership goes to the manager first, so that nothing is left without an owner.
+	if pl.rules.Steward != "" {
+		steward = pl.rules.Steward
+	}
+	// Ownership goes to the manager (or the configured steward) first, so that nothing is left without an owner.
 	for _, kind := range []struct {
 		owned  []Owned
 		action delegation.Action

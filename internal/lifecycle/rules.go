@@ -54,6 +54,9 @@ type RuleSet struct {
 	LeadDays int `json:"lead_days,omitempty"`
 	// RetentionDays is how long a leaver's disabled account is kept before it is deleted.
 	RetentionDays int `json:"retention_days,omitempty"`
+	// Steward, a username, receives what leavers own (groups, service accounts) instead of
+	// their manager.
+	Steward string `json:"steward,omitempty"`
 }
 
 // Defaults of a rule set.

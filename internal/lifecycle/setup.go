@@ -17,7 +17,7 @@ const RoleName = "lifecycle"
 var RoleActions = []delegation.Action{delegation.DirectoryRead, delegation.UserCreate, delegation.UserUpdate,
 	delegation.UserMove, delegation.UserDisable, delegation.UserEnable, delegation.UserDelete, delegation.UserRevokeTokens,
 	delegation.GroupAddMember,
-	delegation.GroupRemoveMember, delegation.GroupUpdate, delegation.SAUpdate}
+	delegation.GroupRemoveMember, delegation.GroupUpdate, delegation.GroupSetOwner, delegation.SAUpdate, delegation.SASetOwner}
 
 // Existing says what is already there, for SetupOps.
 type Existing struct {
