@@ -425,6 +425,10 @@ func (s *state) changesTier0(ev *audit.Event) bool {
 		return false
 	case GroupAddMember, GroupRemoveMember, UserDisable, UserDelete, GroupDelete, SADelete:
 		return (*m)[ev.Target.ID]
+	case RoleAssign, RoleRevoke, RoleActivate:
+		// Only a tier-0 assignment changes who holds tier-0.
+		a := assignmentOf(&Question{After: ev.After, Before: ev.Before})
+		return a == nil || a.Role == RoleTier0
 	}
 	return true
 }

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"maps"
 	"slices"
 	"strings"
 
@@ -16,6 +17,7 @@ import (
 type memo struct {
 	ous    map[string]directory.OU    // by "id:" + ID and "path:" + folded path
 	groups map[string]directory.Group // by "id:" + ID and "name:" + folded name
+	users  map[string]directory.User  // by "id:" + ID and "name:" + folded username
 }
 
 func ouKey(ref directory.Ref) string {
@@ -72,8 +74,33 @@ func (t *tx) rememberGroup(g directory.Group) {
 	t.memo.groups[groupKey(directory.Ref{Name: g.Name})] = g
 }
 
-// forgetOUs drops the remembered OUs (after any OU write: a move rewrites many paths).
-func (t *tx) forgetOUs() { t.memo.ous = nil }
+// User reads a user through the transaction's memo (a bulk import reads each new user once per
+// group it joins). Any user or OU write forgets every remembered user: a rename changes other
+// users' manager names, an OU move their paths.
+func (t *tx) User(ctx context.Context, ref directory.Ref) (directory.User, error) {
+	key := groupKey(ref)
+	if u, ok := t.memo.users[key]; ok {
+		u.Attributes = maps.Clone(u.Attributes)
+		return u, nil
+	}
+	u, err := t.conn.User(ctx, ref)
+	if err != nil {
+		return u, err
+	}
+	if t.memo.users == nil {
+		t.memo.users = map[string]directory.User{}
+	}
+	t.memo.users["id:"+u.ID] = u
+	t.memo.users[groupKey(directory.Ref{Name: u.Username})] = u
+	u.Attributes = maps.Clone(u.Attributes)
+	return u, nil
+}
+
+// forgetUsers drops the remembered users.
+func (t *tx) forgetUsers() { t.memo.users = nil }
+
+// forgetOUs drops the remembered OUs and users (after any OU write: a move rewrites many paths).
+func (t *tx) forgetOUs() { t.memo.ous, t.memo.users = nil, nil }
 
 // forgetGroups drops the remembered groups (after a write that changes groups other than by a
 // version bump the caller records itself).

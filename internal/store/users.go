@@ -93,6 +93,7 @@ func (t *tx) InsertUser(ctx context.Context, u *directory.User) error {
 }
 
 func (t *tx) UpdateUser(ctx context.Context, u *directory.User) error {
+	t.forgetUsers()
 	args, err := userArgs(u)
 	if err != nil {
 		return err
@@ -114,6 +115,7 @@ func (t *tx) UpdateUser(ctx context.Context, u *directory.User) error {
 // pipeline has refused the delete beforehand when the user still manages others or is the only
 // owner of a service account.
 func (t *tx) DeleteUser(ctx context.Context, id string, now time.Time) error {
+	t.forgetUsers()
 	return t.deleteObject(ctx, id, now, "user",
 		"DELETE FROM group_members WHERE member_id = ?",
 		"DELETE FROM group_owners WHERE user_id = ?",
