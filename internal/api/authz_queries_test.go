@@ -210,7 +210,7 @@ func TestAuthzCanWhat(t *testing.T) {
 	t.Parallel()
 	e := queryEnv(t)
 	helpdesk := []string{"directory.read", "user.reset_password", "user.unlock", "user.update"}
-	self := []string{"directory.read", "user.issue_token"}
+	self := []string{"directory.read", "user.change_password", "user.enrol_mfa", "user.issue_token", "user.revoke_tokens"}
 	// mona manages sam, a right helen lacks: resetting mona's password would take it over.
 	wantHelen := map[string][]string{"mona": {"directory.read", "user.unlock", "user.update"}, "sam": helpdesk, "sue": helpdesk, "vic": helpdesk,
 		"pat": {"directory.read"}, "helen": self}

@@ -246,6 +246,8 @@ func (s *Server) listAssignments(w http.ResponseWriter, r *http.Request) {
 		for _, m := range ms {
 			holders = append(holders, m.Group.ID)
 		}
+	case strings.HasPrefix(strings.ToLower(holder), "system:"):
+		holder = strings.ToLower(holder) // a system actor holds assignments under its own name
 	case holder != "" && !directory.IsID(holder):
 		ref, err := directory.ParseMemberRef(holder)
 		if err == nil {
@@ -377,6 +379,9 @@ func (s *Server) activateAssignment(w http.ResponseWriter, r *http.Request) {
 	var in delegation.ActivationInput
 	if err := httpx.Decode(w, r, &in); err != nil {
 		s.fail(w, r, err)
+		return
+	}
+	if !s.steppedUp(w, r) { // activating rights asks for a fresh second factor
 		return
 	}
 	res, ok := s.submit(w, r, change.Op{Action: delegation.RoleActivate, Target: assignmentTarget(r), Activation: &in})

@@ -71,6 +71,28 @@ func (s *Server) registerHR(route func(string, http.HandlerFunc)) {
 
 // runView answers an import or a recompute: the run as recorded, its plan and, for an import,
 // the feed's problems (the rows left out).
+// longRun lifts the server's write timeout for a request that applies a whole feed: a run of
+// 100,000 people takes about a minute, and its answer must not be cut off.
+func longRun(w http.ResponseWriter) {
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(time.Hour))
+}
+
+// changedOnly is the plan as the API answers it: the people the run changes (or would), not the
+// unchanged ones, which for a daily feed are nearly everyone.
+func changedOnly(p *lifecycle.Plan) *lifecycle.Plan {
+	if p == nil {
+		return nil
+	}
+	out := *p
+	out.People = make([]lifecycle.PersonPlan, 0, len(p.People)/8)
+	for _, pp := range p.People {
+		if pp.Kind != lifecycle.KindUnchanged || len(pp.Notes) > 0 {
+			out.People = append(out.People, pp)
+		}
+	}
+	return &out
+}
+
 type runView struct {
 	Run      *lifecycle.Run      `json:"run"`
 	Plan     *lifecycle.Plan     `json:"plan"`
@@ -145,6 +167,7 @@ func (s *Server) hrImport(w http.ResponseWriter, r *http.Request) {
 	if s.noHR(w, r) || !s.requireTier0(w, r, actionHRImport, "import an HR feed") {
 		return
 	}
+	longRun(w)
 	opt, err := s.runOptions(r, true)
 	if err != nil {
 		s.fail(w, r, err)
@@ -167,7 +190,7 @@ func (s *Server) hrImport(w http.ResponseWriter, r *http.Request) {
 	if problems == nil {
 		problems = []lifecycle.Problem{}
 	}
-	httpx.WriteJSON(w, http.StatusOK, runView{Run: run, Plan: plan, Problems: problems})
+	httpx.WriteJSON(w, http.StatusOK, runView{Run: run, Plan: changedOnly(plan), Problems: problems})
 }
 
 // readFeed reads the body as a CSV feed (with the mapping of the query) or a JSON one. It
@@ -280,6 +303,7 @@ func (s *Server) hrRecompute(w http.ResponseWriter, r *http.Request) {
 	if s.noHR(w, r) || !s.requireTier0(w, r, actionHRRecompute, "recompute the HR lifecycle") {
 		return
 	}
+	longRun(w)
 	opt, err := s.runOptions(r, false)
 	if err != nil {
 		s.fail(w, r, err)
@@ -292,7 +316,7 @@ func (s *Server) hrRecompute(w http.ResponseWriter, r *http.Request) {
 		s.failRun(w, r, run, err, nil, "", false)
 		return
 	}
-	httpx.WriteJSON(w, http.StatusOK, runView{Run: run, Plan: plan})
+	httpx.WriteJSON(w, http.StatusOK, runView{Run: run, Plan: changedOnly(plan)})
 }
 
 // hrRuns lists the latest runs, newest first, for whoever may read the whole audit trail.

@@ -40,7 +40,10 @@ type Server struct {
 	audit    audit.Reader
 	evidence Evidence
 	requests Requests
+	creds    Credentials
+	stepUp   StepUp
 	hr       HR
+	keys     Keys
 	log      *slog.Logger
 }
 
@@ -104,6 +107,9 @@ func (s *Server) Register(mux *http.ServeMux, auth func(http.Handler) http.Handl
 	route("PATCH /api/v1/service-accounts/{sa}", s.update(sa))
 	route("DELETE /api/v1/service-accounts/{sa}", s.del(sa))
 	route("POST /api/v1/service-accounts/{sa}/move", s.move(sa))
+	route("GET /api/v1/service-accounts/{sa}/keys", s.listKeys(sa))
+	route("POST /api/v1/service-accounts/{sa}/keys", s.issueKey(sa))
+	route("DELETE /api/v1/service-accounts/{sa}/keys/{id}", s.revokeKey(sa))
 
 	route("GET /api/v1/roles", s.listRoles)
 	route("POST /api/v1/roles", s.createRole)
@@ -131,7 +137,11 @@ func (s *Server) Register(mux *http.ServeMux, auth func(http.Handler) http.Handl
 	route("GET /api/v1/audit/proof/inclusion", s.proveInclusion)
 	route("GET /api/v1/audit/proof/consistency", s.proveConsistency)
 
+	route("GET /api/v1/reports/keys", s.keyReport)
+	route("GET /api/v1/reports/orphaned-service-accounts", s.orphanedReport)
+
 	s.registerRequests(route)
+	s.registerCredentials(route)
 	s.registerHR(route)
 }
 

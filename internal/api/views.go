@@ -127,6 +127,7 @@ type serviceAccountView struct {
 	Owners      []string         `json:"owners"`
 	Status      directory.Status `json:"status"`
 	Protected   bool             `json:"protected"`
+	Orphaned    bool             `json:"orphaned"`
 	Version     int64            `json:"version"`
 	Created     time.Time        `json:"created"`
 	Updated     time.Time        `json:"updated"`
@@ -134,7 +135,7 @@ type serviceAccountView struct {
 
 func viewServiceAccount(s directory.ServiceAccount) serviceAccountView {
 	return serviceAccountView{ID: s.ID, Name: s.Name, Description: s.Description, OU: s.OUPath, OUID: s.OUID,
-		Owners: names(s.Owners), Status: s.Status, Protected: s.Protected, Version: s.Version,
+		Owners: names(s.Owners), Status: s.Status, Protected: s.Protected, Orphaned: s.Orphaned, Version: s.Version,
 		Created: s.Created, Updated: s.Updated}
 }
 

@@ -25,6 +25,7 @@ import (
 	"github.com/deputy-iam/deputy/internal/authn"
 	"github.com/deputy-iam/deputy/internal/change"
 	"github.com/deputy-iam/deputy/internal/config"
+	"github.com/deputy-iam/deputy/internal/credential"
 	"github.com/deputy-iam/deputy/internal/delegation"
 	"github.com/deputy-iam/deputy/internal/httpx"
 	"github.com/deputy-iam/deputy/internal/lifecycle"
@@ -115,12 +116,15 @@ func (a *App) Close() error { return a.Store.Close() }
 // Handler returns the HTTP handler: the REST API, health and readiness probes, and metrics.
 func (a *App) Handler() http.Handler {
 	mux := http.NewServeMux()
-	auth := authn.New(a.Store, a.Store, a.Log)
-	srv := api.New(a.Pipeline, a.Engine, a.Store, a.Store, a.Store, a.Log).WithRequests(a.Store).WithHR(a.HR)
+	auth := authn.New(a.Store, a.Store, a.Log).WithSessions(a.Store, a.Pipeline, a.Engine, credential.PasswordPolicy{},
+		authn.Config{SecureCookie: a.Config.TLSCert != "", MFAOptional: a.Config.MFA == "optional"})
+	srv := api.New(a.Pipeline, a.Engine, a.Store, a.Store, a.Store, a.Log).WithRequests(a.Store).WithHR(a.HR).WithCredentials(a.Store, auth.StepUp)
 	if a.Evidence != nil {
 		srv.WithEvidence(a.Evidence)
 	}
+	srv.WithKeys(a.Store)
 	srv.Register(mux, auth.Require)
+	auth.Register(mux, a.Pipeline)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -210,7 +214,7 @@ func (a *App) sweepLifecycle(ctx context.Context, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
-		run, _, err := a.HR.Recompute(ctx, lifecycle.ImportOptions{Source: "schedule"})
+		run, _, err := a.HR.Recompute(ctx, lifecycle.ImportOptions{Source: "schedule", QuietWhenIdle: true})
 		switch {
 		case errors.Is(err, lifecycle.ErrNoRules):
 		case err != nil && ctx.Err() == nil:
@@ -269,7 +273,13 @@ func (a *App) Serve(ctx context.Context, l net.Listener) error {
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(l) }()
+	go func() {
+		if a.Config.TLSCert != "" {
+			errc <- srv.ServeTLS(l, a.Config.TLSCert, a.Config.TLSKey)
+			return
+		}
+		errc <- srv.Serve(l)
+	}()
 	// Checkpoints are signed while serving, and once more on the way out.
 	ectx, stopEvidence := context.WithCancel(ctx)
 	evidenceDone := make(chan struct{})

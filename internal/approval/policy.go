@@ -214,7 +214,16 @@ func (a *Approver) check(field string) error {
 
 // Gateable reports whether an op of action can be parked: not one that creates a secret shown
 // once to its submitter (an approval would apply it where no one sees the secret).
-func Gateable(a delegation.Action) bool { return a != delegation.UserIssueToken }
+func Gateable(a delegation.Action) bool {
+	switch a {
+	case delegation.UserIssueToken, delegation.SAIssueKey, delegation.UserResetPassword, delegation.UserChangePassword,
+		delegation.UserEnrolMFA:
+		return false // their secret (a token, a key, a temporary password) or secret input cannot wait
+	case delegation.SARevokeKey:
+		return false // a revocation must take effect at once: the key may have leaked
+	}
+	return true
+}
 
 // GateableActions lists every action a policy may gate.
 func GateableActions() []delegation.Action {

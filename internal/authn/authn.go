@@ -31,6 +31,14 @@ type Authenticator struct {
 	users  Users
 	log    *slog.Logger
 	now    func() time.Time
+
+	// Sign-in with passwords and sessions (WithSessions); nil without.
+	sessions SessionStore
+	rec      Recorder
+	holders  Holders
+	policy   credential.PasswordPolicy
+	cfg      Config
+	throttle *throttle
 }
 
 // New returns an authenticator over the token store and the directory.
@@ -94,14 +102,21 @@ func (a *Authenticator) Require(next http.Handler) http.Handler {
 		scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
 		var err error = credential.ErrBadToken
 		var actor delegation.Actor
-		if ok && strings.EqualFold(scheme, "Bearer") {
-			actor, err = a.Authenticate(r.Context(), strings.TrimSpace(token))
+		ctx := r.Context()
+		switch c, cerr := r.Cookie(SessionCookie); {
+		case ok && strings.EqualFold(scheme, "Bearer"):
+			actor, err = a.Authenticate(ctx, strings.TrimSpace(token))
+		case cerr == nil && c.Value != "":
+			var s *credential.Session
+			if actor, s, err = a.authenticateSession(r, c); err == nil {
+				ctx = context.WithValue(ctx, sessionKey{}, s)
+			}
 		}
 		if err != nil {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="deputy"`)
 			httpx.WriteError(w, r, a.log, err)
 			return
 		}
-		next.ServeHTTP(w, r.WithContext(WithActor(r.Context(), actor)))
+		next.ServeHTTP(w, r.WithContext(WithActor(ctx, actor)))
 	})
 }

@@ -14,7 +14,7 @@ import (
 
 // rolePatchRules says how a merge patch may touch a role.
 var rolePatchRules = directory.PatchRules{
-	"description": directory.PatchOK, "actions": directory.PatchOK, "user_attributes": directory.PatchOK,
+	"description": directory.PatchOK, "actions": directory.PatchOK, "user_attributes": directory.PatchOK, "verify_identity": directory.PatchOK,
 	"name":    "roles cannot be renamed; create a new one",
 	"copy_of": "applies only when a role is created",
 }
@@ -48,12 +48,16 @@ func (pl *planner) roleCreate(ctx context.Context) (*plan, error) {
 		if in.Description == "" {
 			in.Description = "Copy of " + src.Name
 		}
+		if in.VerifyIdentity == nil {
+			v := src.VerifyIdentity
+			in.VerifyIdentity = &v
+		}
 	}
 	if err := in.Normalize(); err != nil {
 		return nil, err
 	}
 	r := delegation.Role{Name: in.Name, Description: in.Description, Actions: in.Actions, UserAttributes: in.UserAttributes,
-		Version: 1, Created: pl.now, Updated: pl.now}
+		VerifyIdentity: in.VerifyIdentity != nil && *in.VerifyIdentity, Version: 1, Created: pl.now, Updated: pl.now}
 	return &plan{target: roleRef(r.Name), version: 1, after: r.Fields(), relAfter: map[string]any{"role": r.Fields()},
 		write: func(ctx context.Context) error { return pl.tx.InsertRole(ctx, &r) }}, nil
 }
@@ -81,8 +85,9 @@ func (pl *planner) roleUpdate(ctx context.Context) (*plan, error) {
 		return nil, err
 	}
 	var in delegation.RoleInput
+	verify := cur.VerifyIdentity
 	touched, err := directory.ApplyPatch(delegation.RoleInput{Name: cur.Name, Description: cur.Description,
-		Actions: cur.Actions, UserAttributes: cur.UserAttributes}, pl.op.Patch, rolePatchRules, &in)
+		Actions: cur.Actions, UserAttributes: cur.UserAttributes, VerifyIdentity: &verify}, pl.op.Patch, rolePatchRules, &in)
 	if err != nil {
 		return nil, err
 	}
@@ -92,6 +97,7 @@ func (pl *planner) roleUpdate(ctx context.Context) (*plan, error) {
 	}
 	next := cur
 	next.Description, next.Actions, next.UserAttributes, next.Updated = in.Description, in.Actions, in.UserAttributes, pl.now
+	next.VerifyIdentity = in.VerifyIdentity != nil && *in.VerifyIdentity
 	return &plan{target: roleRef(cur.Name), before: cur.Fields(), after: next.Fields(), touched: touched,
 		version: cur.Version + 1, relBefore: map[string]any{"role": cur.Fields()}, relAfter: map[string]any{"role": next.Fields()},
 		write: func(ctx context.Context) error { return pl.tx.UpdateRole(ctx, &next) }}, nil

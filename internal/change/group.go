@@ -43,6 +43,9 @@ func (p *Pipeline) Submit(ctx context.Context, actor delegation.Actor, meta Meta
 	if err := op.check(); err != nil {
 		return Result{}, err
 	}
+	if err := p.prepare(ctx, actor, &op); err != nil {
+		return Result{}, err
+	}
 	w := &waiter{ctx: ctx, actor: actor, meta: meta, op: op, done: make(chan struct{})}
 	p.group.mu.Lock()
 	p.group.queue = append(p.group.queue, w)

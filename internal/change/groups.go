@@ -214,7 +214,7 @@ func (pl *planner) saCreate(ctx context.Context) (*plan, error) {
 		return nil, err
 	}
 	s := directory.ServiceAccount{ID: directory.NewID(), Name: in.Name, Description: in.Description, OUID: ou.ID,
-		OUPath: ou.DisplayPath(), Owners: owners, Status: in.Status, Protected: in.Protected,
+		OUPath: ou.DisplayPath(), Owners: owners, Status: in.Status, Protected: in.Protected, Orphaned: in.Orphaned,
 		Version: 1, Created: pl.now, Updated: pl.now}
 	return &plan{target: s.Ref(), after: s.Fields(), version: 1,
 		write: func(ctx context.Context) error { return pl.tx.InsertServiceAccount(ctx, &s) }}, nil
@@ -242,6 +242,7 @@ func (pl *planner) saUpdate(ctx context.Context) (*plan, error) {
 	}
 	next := cur
 	next.Name, next.Description, next.Status, next.Protected, next.Updated = in.Name, in.Description, in.Status, in.Protected, pl.now
+	next.Orphaned = orphanedAfter(in.Orphaned, touched)
 	if next.Owners, err = pl.owners(ctx, in.Owners); err != nil {
 		return nil, err
 	}

@@ -15,7 +15,8 @@ import (
 // Op is one intended change, as data: serializable, so an approval request can hold it, the
 // audit can describe it and an undo can build its inverse. Exactly the fields its action needs
 // are set: the input object for a create, a merge patch for an update, To for a move, Member for
-// a membership change, Token for a token issue.
+// a membership change, Token for a token issue, Key for a service-account key issue and KeyID
+// (the key's id) for its revocation.
 type Op struct {
 	Action delegation.Action `json:"action"`
 	Target directory.Ref     `json:"target"`
@@ -30,6 +31,8 @@ type Op struct {
 	To         string                         `json:"to,omitempty"`
 	Member     string                         `json:"member,omitempty"`
 	Token      *TokenInput                    `json:"token,omitempty"`
+	Key        *KeyInput                      `json:"key,omitempty"`
+	KeyID      string                         `json:"key_id,omitempty"`
 	Role       *delegation.RoleInput          `json:"role,omitempty"`
 	Assignment *delegation.AssignmentInput    `json:"assignment,omitempty"`
 	Activation *delegation.ActivationInput    `json:"activation,omitempty"`
@@ -43,6 +46,12 @@ type Op struct {
 	// carries out; the audit event records it as its authority's lifecycle rule.
 	Rule          string `json:"rule,omitempty"`
 	Justification string `json:"justification,omitempty"`
+
+	// Password, Reset and MFA carry secrets: they never leave the process (see credentials.go).
+	Password *PasswordChange `json:"-"`
+	Reset    *ResetInput     `json:"-"`
+	MFA      *MFAInput       `json:"-"`
+	prep     *prepared
 }
 
 // TokenInput asks for a personal API token.
@@ -93,6 +102,10 @@ func (op *Op) check() error {
 		missing = "member"
 	case op.Action == delegation.UserIssueToken && op.Token == nil:
 		missing = "token"
+	case op.Action == delegation.SAIssueKey && op.Key == nil:
+		missing = "key"
+	case op.Action == delegation.SARevokeKey && strings.TrimSpace(op.KeyID) == "":
+		missing = "key_id"
 	case op.Action == delegation.RoleCreate && op.Role == nil:
 		missing = "role"
 	case op.Action == delegation.RoleAssign && op.Assignment == nil:

@@ -12,6 +12,7 @@ import (
 
 	"github.com/deputy-iam/deputy/internal/approval"
 	"github.com/deputy-iam/deputy/internal/audit"
+	"github.com/deputy-iam/deputy/internal/credential"
 	"github.com/deputy-iam/deputy/internal/delegation"
 	"github.com/deputy-iam/deputy/internal/directory"
 )
@@ -54,6 +55,8 @@ type Issued struct {
 	ID      string
 	Secret  string
 	Expires time.Time
+	// Rotated, when the op rotated a key, is that key (without its secret) at its new expiry.
+	Rotated *Issued
 }
 
 // ErrParked is returned for an op of a SubmitBatch that an approval policy gates: a batch
@@ -69,13 +72,22 @@ type Pipeline struct {
 	store    Store
 	authz    delegation.Authorizer
 	gate     *approval.Gate
+	creds    Store // reads credentials before a credential op's transaction
+	policy   credential.PasswordPolicy
 	log      *slog.Logger
 	now      func() time.Time
 	observer Observer
+	// maxKeyDays is the longest lifetime of a service account's API key (WithMaxKeyDays).
+	maxKeyDays int
 }
 
 // Option configures a Pipeline.
 type Option func(*Pipeline)
+
+// WithPasswordPolicy sets the policy new passwords must meet (default: NIST 800-63B minimums).
+func WithPasswordPolicy(pp credential.PasswordPolicy) Option {
+	return func(p *Pipeline) { p.policy = pp }
+}
 
 // WithGate sets the approval gate; without one every allowed op applies at once.
 func WithGate(g *approval.Gate) Option { return func(p *Pipeline) { p.gate = g } }
@@ -88,7 +100,7 @@ func WithObserver(o Observer) Option { return func(p *Pipeline) { p.observer = o
 
 // New returns a pipeline writing to store and asking authz.
 func New(store Store, authz delegation.Authorizer, log *slog.Logger, opts ...Option) *Pipeline {
-	p := &Pipeline{store: store, authz: authz, log: log, now: time.Now}
+	p := &Pipeline{store: store, creds: store, authz: authz, log: log, now: time.Now}
 	for _, o := range opts {
 		o(p)
 	}
@@ -184,6 +196,7 @@ func (p *Pipeline) apply(ctx context.Context, tx Tx, sess delegation.Session, ac
 	q := &delegation.Question{Actor: actor, Action: op.Action, Target: op.Target}
 	if pl != nil {
 		q.Target, q.Before, q.After, q.Touched, q.Member = pl.target, pl.before, pl.after, pl.touched, pl.member
+		q.Verified = pl.verified
 	} else {
 		q.Target, q.Before = resolveTarget(ctx, tx, op.Target)
 		if q.Before == nil {
@@ -195,6 +208,10 @@ func (p *Pipeline) apply(ctx context.Context, tx Tx, sess delegation.Session, ac
 	// target as it is (or, for a create, as its input places it), so that an actor who may act
 	// on it learns why the op failed.
 	dec := sess.Decide(ctx, q)
+	if !dec.Allow && dec.Reason == delegation.ReasonVerification && directory.IsFieldError(planErr, "verification") {
+		// Allowed but for the verification, whose code was wrong or stale: say that.
+		return Result{}, p.failure(actor, meta, op, q.Target, dec, now, planErr), planErr
+	}
 	if !dec.Allow {
 		ev := p.event(actor, meta, op, q.Target, now)
 		ev.Outcome, ev.Reason, ev.Message = audit.Denied, dec.Reason, dec.Message

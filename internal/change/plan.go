@@ -29,6 +29,8 @@ type plan struct {
 	member *delegation.Object
 	// checked is the target's version as planned (what an If-Match would have to say).
 	checked int64
+	// verified says the user's identity was verified for this op (a reset with a code).
+	verified bool
 }
 
 // planner holds what every handler needs.
@@ -39,11 +41,13 @@ type planner struct {
 	now   time.Time
 	// checked is the version of the target checkVersion saw (0 when none was checked).
 	checked int64
+	// maxKeyDays is the longest lifetime of a service account's API key.
+	maxKeyDays int
 }
 
 // plan resolves op against the state in tx.
 func (p *Pipeline) plan(ctx context.Context, tx Tx, op *Op, actor delegation.Actor, now time.Time) (*plan, error) {
-	pl := &planner{tx: tx, op: op, actor: actor, now: now}
+	pl := &planner{tx: tx, op: op, actor: actor, now: now, maxKeyDays: p.maxKeyDays}
 	out, err := pl.dispatch(ctx)
 	if out != nil {
 		out.checked = pl.checked
@@ -71,6 +75,14 @@ func (pl *planner) dispatch(ctx context.Context) (*plan, error) {
 		return pl.userMove(ctx)
 	case delegation.UserRevokeTokens:
 		return pl.userRevokeTokens(ctx)
+	case delegation.UserResetPassword:
+		return pl.userResetPassword(ctx)
+	case delegation.UserUnlock:
+		return pl.userUnlock(ctx)
+	case delegation.UserChangePassword:
+		return pl.userChangePassword(ctx)
+	case delegation.UserEnrolMFA:
+		return pl.userEnrolMFA(ctx)
 	case delegation.UserDisable:
 		return pl.userSetStatus(ctx, directory.StatusDisabled)
 	case delegation.UserEnable:
@@ -99,6 +111,10 @@ func (pl *planner) dispatch(ctx context.Context) (*plan, error) {
 		return pl.saMove(ctx)
 	case delegation.SADelete:
 		return pl.saDelete(ctx)
+	case delegation.SAIssueKey:
+		return pl.saIssueKey(ctx)
+	case delegation.SARevokeKey:
+		return pl.saRevokeKey(ctx)
 	case delegation.RoleCreate:
 		return pl.roleCreate(ctx)
 	case delegation.RoleUpdate:

@@ -49,10 +49,12 @@ const topicNotify = "notify"
 
 // Notification is an outbox message telling people about a request: who (user IDs), and why.
 type Notification struct {
-	Kind    string   `json:"kind"` // approval_needed, reminder, escalated, decided, break_glass
-	Request string   `json:"request"`
+	Kind    string   `json:"kind"`              // approval_needed, reminder, escalated, decided, break_glass, lifecycle_review
+	Request string   `json:"request,omitempty"` // the approval request it is about
+	Run     string   `json:"run,omitempty"`     // the HR feed run it is about
 	To      []string `json:"to"`
 	Subject string   `json:"subject"`
+	Body    string   `json:"body,omitempty"` // details, when a subject line is not enough
 }
 
 // park writes an allowed op that a policy gates as an open request, with the event that

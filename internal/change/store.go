@@ -16,6 +16,10 @@ import (
 // committed transaction survives a crash of the process.
 type Store interface {
 	InTx(ctx context.Context, fn func(tx Tx) error) error
+	// UserCredential and User read outside any transaction (a password is checked before the
+	// transaction that changes it).
+	UserCredential(ctx context.Context, userID string) (credential.UserCredential, error)
+	User(ctx context.Context, ref directory.Ref) (directory.User, error)
 	// EventsSince reads committed applied events after an index (the authorizer's catch-up
 	// before a read decision).
 	delegation.Facts
@@ -75,9 +79,28 @@ type Tx interface {
 	DeleteServiceAccount(ctx context.Context, id string, now time.Time) error
 
 	InsertToken(ctx context.Context, t *credential.Token) error
+	// UserCredential reads a user's credential state (empty when none); SaveUserCredential
+	// writes it.
+	UserCredential(ctx context.Context, userID string) (credential.UserCredential, error)
+	SaveUserCredential(ctx context.Context, uc *credential.UserCredential) error
+	// DeleteSessions ends every session of a user.
+	DeleteSessions(ctx context.Context, userID string) error
+	// Verification reads the pending identity verification actorID asked for userID
+	// (directory.ErrNotFound when none); DeleteVerification removes it.
+	Verification(ctx context.Context, userID, actorID string) (credential.Verification, error)
+	DeleteVerification(ctx context.Context, userID, actorID string) error
 	// CountTokens counts the API tokens of the user id; DeleteTokens removes them all.
 	CountTokens(ctx context.Context, userID string) (int, error)
 	DeleteTokens(ctx context.Context, userID string) error
+	// Token returns the stored token with key id, or an error wrapping directory.ErrNotFound.
+	Token(ctx context.Context, id string) (credential.Token, error)
+	// SetTokenExpiry moves a token's expiry; RevokeToken marks it revoked at a time. Both are
+	// not-found errors when there is no such token.
+	SetTokenExpiry(ctx context.Context, id string, expires time.Time) error
+	RevokeToken(ctx context.Context, id string, at time.Time) error
+	// LastActiveOwnerOf lists the service accounts the user id owns that have no other active
+	// owner.
+	LastActiveOwnerOf(ctx context.Context, id string) ([]directory.Ref, error)
 
 	// Tier0Holders counts the active users who hold the tier-0 admin role.
 	Tier0Holders(ctx context.Context) (int, error)

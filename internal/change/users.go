@@ -134,9 +134,17 @@ func (pl *planner) userSetStatus(ctx context.Context, status directory.Status) (
 	}
 	next := cur
 	next.Status, next.Updated = status, pl.now
-	return &plan{target: cur.Ref(), before: cur.Fields(), after: next.Fields(), touched: []string{"status"},
+	p := &plan{target: cur.Ref(), before: cur.Fields(), after: next.Fields(), touched: []string{"status"},
 		version: cur.Version + 1,
-		write:   func(ctx context.Context) error { return pl.tx.UpdateUser(ctx, &next) }}, nil
+		write:   func(ctx context.Context) error { return pl.tx.UpdateUser(ctx, &next) }}
+	if status != directory.StatusDisabled {
+		return p, nil
+	}
+	h, err := pl.planHandover(ctx, cur)
+	if err != nil {
+		return nil, err
+	}
+	return pl.withHandover(p, h), nil
 }
 
 // guardLastAdmin refuses to disable or delete the actor's own account, or the last active
@@ -175,18 +183,24 @@ func (pl *planner) userDelete(ctx context.Context) (*plan, error) {
 	} else if n > 0 {
 		return nil, directory.Conflict("", "%s is the manager of %d users; give them another manager first", cur.Username, n)
 	}
+	// The accounts the user is the last active owner of go to their manager; without an active
+	// manager, an account the user is the only owner of would be left with none.
+	h, err := pl.planHandover(ctx, cur)
+	if err != nil {
+		return nil, err
+	}
 	if owned, err := pl.tx.SoleOwnerOf(ctx, cur.ID); err != nil {
 		return nil, err
-	} else if len(owned) > 0 {
-		return nil, directory.Conflict("", "%s is the only owner of service account %s; add another owner first",
+	} else if len(owned) > 0 && (h == nil || h.successor == nil) {
+		return nil, directory.Conflict("", "%s is the only owner of service account %s and has no active manager to hand it to; add another owner first",
 			cur.Username, owned[0].Name)
 	}
 	before, err := pl.withRelations(ctx, cur.ID, cur.Fields())
 	if err != nil {
 		return nil, err
 	}
-	return &plan{target: cur.Ref(), before: before,
-		write: func(ctx context.Context) error { return pl.tx.DeleteUser(ctx, cur.ID, pl.now) }}, nil
+	return pl.withHandover(&plan{target: cur.Ref(), before: before,
+		write: func(ctx context.Context) error { return pl.tx.DeleteUser(ctx, cur.ID, pl.now) }}, h), nil
 }
 
 func (pl *planner) userIssueToken(ctx context.Context) (*plan, error) {
@@ -254,6 +268,21 @@ func (pl *planner) userRevokeTokens(ctx context.Context) (*plan, error) {
 	}
 	if err := pl.checkVersion(cur.Version); err != nil {
 		return nil, err
+	}
+	if id := pl.op.KeyID; id != "" {
+		// One token: it must be this user's, and not revoked yet.
+		tok, err := pl.tx.Token(ctx, id)
+		if err != nil || tok.OwnerKind != string(directory.KindUser) || tok.OwnerID != cur.ID {
+			return nil, directory.NotFound(directory.KindToken, id)
+		}
+		if !tok.Revoked.IsZero() {
+			return nil, errUnchanged("token %s is revoked already", id)
+		}
+		fields := cur.Fields()
+		return &plan{target: cur.Ref(), before: fields, after: fields, touched: []string{"tokens"}, version: cur.Version,
+			relBefore: map[string]any{"token": map[string]any{"id": tok.ID, "name": tok.Name}},
+			relAfter:  map[string]any{"token": map[string]any{"id": tok.ID, "name": tok.Name, "revoked": true}},
+			write:     func(ctx context.Context) error { return pl.tx.RevokeToken(ctx, tok.ID, pl.now) }}, nil
 	}
 	n, err := pl.tx.CountTokens(ctx, cur.ID)
 	if err != nil {

@@ -230,7 +230,7 @@ func TestAuthzCommands(t *testing.T) {
 		{name: "can-what paged", as: "helen", args: []string{"authz", "can-what", "--limit", "1", "--all", "-o", "json"},
 			json: items("object.name", "helen", "mona", "sam")},
 		{name: "can-what stream", as: "helen", args: []string{"authz", "can-what", "--stream"},
-			out: []string{"TYPE", "user  helen", "directory.read,user.issue_token", "user  sam"}},
+			out: []string{"TYPE", "user  helen", "directory.read,user.change_password,user.enrol_mfa,user.issue_token,user.revoke_tokens", "user  sam"}},
 		{name: "can-what stream and all", args: []string{"authz", "can-what", "--stream", "--all"}, code: 1, errOut: "not both"},
 		{name: "can-what stream and cursor", args: []string{"authz", "can-what", "--stream", "--cursor", "abc"}, code: 1, errOut: "--cursor is for pages"},
 		{name: "can-what stream denied", as: "helen", args: []string{"authz", "can-what", "--actor", "audrey", "--stream"}, code: 3,

@@ -16,6 +16,7 @@ import (
 
 	"github.com/deputy-iam/deputy/internal/app"
 	"github.com/deputy-iam/deputy/internal/config"
+	"github.com/deputy-iam/deputy/internal/store/storetest"
 )
 
 // TestAuditEvidence runs the evidence verbs end to end: a witness keeps a checkpoint, an
@@ -113,14 +114,9 @@ func TestAuditEvidence(t *testing.T) {
 			sql: []string{fmt.Sprintf("DELETE FROM audit_events WHERE idx >= %d", size-3)}},
 		{name: "the whole log rewritten consistently and re-signed with a new key", reset: true,
 			want: "does not match: the root over the first",
-			sql: []string{
+			sql: append([]string{
 				fmt.Sprintf("UPDATE audit_events SET body = CAST(replace(CAST(body AS TEXT), 'user', 'usex') AS BLOB) WHERE idx = %d", k),
-				"DROP TABLE audit_nodes", "DROP TABLE audit_checkpoints", "DROP TABLE audit_authority", "DROP INDEX audit_events_outcome",
-				"DROP INDEX audit_events_transport", "DROP TABLE audit_sinks", "DROP TABLE audit_leaves", "ALTER TABLE audit_events DROP COLUMN logged_at",
-				"CREATE INDEX audit_events_at ON audit_events (at)",
-				"DROP TABLE request_inbox", "DROP INDEX outbox_undelivered", "DROP TABLE lifecycle_runs", "DROP INDEX assignments_source",
-				"ALTER TABLE assignments DROP COLUMN source", "DROP TABLE requests", "DROP TABLE approval_policies", "DROP TABLE settings",
-				"DELETE FROM schema_migrations WHERE version >= 3"}},
+			}, storetest.BackToSchema2()...)},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

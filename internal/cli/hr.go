@@ -241,7 +241,11 @@ func printPlan(w io.Writer, a *runAnswer) {
 	}
 	fmt.Fprintf(w, "Plan: %s; %d ops\n", strings.Join(totals, ", "), a.Plan.Ops)
 	if a.Plan.Missing > 0 {
-		fmt.Fprintf(w, "Not in the feed: %d accounts with an employee ID (left alone)\n", a.Plan.Missing)
+		noun := "accounts"
+		if a.Plan.Missing == 1 {
+			noun = "account"
+		}
+		fmt.Fprintf(w, "Not in the feed: %d %s with an employee ID (left alone)\n", a.Plan.Missing, noun)
 	}
 	r := &a.Run
 	if r.DryRun {
@@ -534,5 +538,6 @@ func (e *env) reportCommand() *cobra.Command {
 	}
 	residual.Flags().BoolVar(&failIfAny, "fail-if-any", false, "exit 1 when the report is not empty")
 	cmd.AddCommand(residual)
+	cmd.AddCommand(e.keysReportCommand(f), e.orphanedReportCommand(f))
 	return cmd
 }

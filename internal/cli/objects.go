@@ -96,6 +96,8 @@ func (e *env) kindCommand(k kindSpec) *cobra.Command {
 			e.postCommand(k, f, "enable", "Enable a disabled user"), e.tokenCommand(k, f))
 	case "group":
 		cmd.AddCommand(e.membersCommand(k, f), e.addMemberCommand(k, f), e.removeMemberCommand(k, f))
+	case "sa":
+		cmd.AddCommand(e.keyCommand(k, f))
 	}
 	return cmd
 }

@@ -67,6 +67,12 @@ type Config struct {
 	// HRSweep is how often scheduled lifecycle work runs (leavers at their end date, deletions
 	// after retention), a Go duration; 0 turns it off.
 	HRSweep string `json:"hr_sweep"`
+	// TLSCert and TLSKey, both set, serve HTTPS (and mark session cookies Secure).
+	TLSCert string `json:"tls_cert"`
+	TLSKey  string `json:"tls_key"`
+	// MFA is "required" (the default: anyone who holds a role assignment enrols a second factor
+	// before their session may do anything else) or "optional".
+	MFA string `json:"mfa"`
 	// LogLevel is debug, info, warn or error; LogFormat is text or json.
 	LogLevel  string `json:"log_level"`
 	LogFormat string `json:"log_format"`
@@ -102,6 +108,9 @@ var settings = []setting{
 	{"rules", "DEPUTY_RULES", "", func(c *Config) *string { return &c.Rules }},
 	{"hr-timezone", "DEPUTY_HR_TIMEZONE", "UTC", func(c *Config) *string { return &c.HRTimezone }},
 	{"hr-sweep", "DEPUTY_HR_SWEEP", "1h", func(c *Config) *string { return &c.HRSweep }},
+	{"tls-cert", "DEPUTY_TLS_CERT", "", func(c *Config) *string { return &c.TLSCert }},
+	{"tls-key", "DEPUTY_TLS_KEY", "", func(c *Config) *string { return &c.TLSKey }},
+	{"mfa", "DEPUTY_MFA", "required", func(c *Config) *string { return &c.MFA }},
 	{"log-level", "DEPUTY_LOG_LEVEL", "info", func(c *Config) *string { return &c.LogLevel }},
 	{"log-format", "DEPUTY_LOG_FORMAT", "text", func(c *Config) *string { return &c.LogFormat }},
 }
@@ -128,6 +137,9 @@ var usage = map[string]string{
 	"rules":               "YAML or JSON file of HR lifecycle rules that replaces the stored ones at start (env DEPUTY_RULES)",
 	"hr-timezone":         "IANA time zone of HR start and end dates, such as Europe/Berlin (env DEPUTY_HR_TIMEZONE)",
 	"hr-sweep":            "how often scheduled HR work runs: leavers at their end date, deletions after retention; 0 turns it off (env DEPUTY_HR_SWEEP)",
+	"tls-cert":            "certificate file (PEM) to serve HTTPS with; needs --tls-key (env DEPUTY_TLS_CERT)",
+	"tls-key":             "private key file (PEM) of --tls-cert (env DEPUTY_TLS_KEY)",
+	"mfa":                 "required (holders of a role assignment must enrol TOTP before anything else) or optional (env DEPUTY_MFA)",
 	"log-level":           "debug, info, warn or error (env DEPUTY_LOG_LEVEL)",
 	"log-format":          "text or json (env DEPUTY_LOG_FORMAT)",
 }
@@ -224,6 +236,12 @@ func (c Config) Validate() error {
 		if pu, err := url.Parse(u); err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
 			errs = append(errs, fmt.Errorf("config: %s %q: want an http:// or https:// URL", name, u))
 		}
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		errs = append(errs, errors.New("config: tls-cert and tls-key go together"))
+	}
+	if c.MFA != "" && c.MFA != "required" && c.MFA != "optional" {
+		errs = append(errs, fmt.Errorf("config: mfa %q: want required or optional", c.MFA))
 	}
 	if c.SMTPAddr != "" {
 		if _, _, err := net.SplitHostPort(c.SMTPAddr); err != nil {

@@ -27,6 +27,10 @@ const (
 	UserIssueToken Action = "user.issue_token"
 	// UserRevokeTokens deletes all of a user's API tokens (disabling only suspends them).
 	UserRevokeTokens Action = "user.revoke_tokens"
+	// UserChangePassword and UserEnrolMFA are self-service: a user's own password and
+	// authenticator.
+	UserChangePassword Action = "user.change_password"
+	UserEnrolMFA       Action = "user.enrol_mfa"
 
 	GroupCreate       Action = "group.create"
 	GroupUpdate       Action = "group.update"
@@ -70,11 +74,13 @@ var actionKinds = map[Action]directory.Kind{
 	OUCreate: directory.KindOU, OUUpdate: directory.KindOU, OUMove: directory.KindOU, OUDelete: directory.KindOU,
 	UserCreate: directory.KindUser, UserUpdate: directory.KindUser, UserMove: directory.KindUser,
 	UserDisable: directory.KindUser, UserEnable: directory.KindUser, UserDelete: directory.KindUser,
-	UserIssueToken: directory.KindUser, UserRevokeTokens: directory.KindUser,
+	UserIssueToken: directory.KindUser, UserRevokeTokens: directory.KindUser, UserChangePassword: directory.KindUser,
+	UserEnrolMFA: directory.KindUser, UserResetPassword: directory.KindUser, UserUnlock: directory.KindUser,
 	GroupCreate: directory.KindGroup, GroupUpdate: directory.KindGroup, GroupMove: directory.KindGroup,
 	GroupDelete: directory.KindGroup, GroupAddMember: directory.KindGroup, GroupRemoveMember: directory.KindGroup,
 	SACreate: directory.KindServiceAccount, SAUpdate: directory.KindServiceAccount,
 	SAMove: directory.KindServiceAccount, SADelete: directory.KindServiceAccount,
+	SAIssueKey: directory.KindServiceAccount, SARevokeKey: directory.KindServiceAccount,
 	RoleCreate: directory.KindRole, RoleUpdate: directory.KindRole, RoleDelete: directory.KindRole,
 	RoleAssign: directory.KindAssignment, RoleRevoke: directory.KindAssignment, RoleActivate: directory.KindAssignment,
 }
@@ -83,9 +89,7 @@ var actionKinds = map[Action]directory.Kind{
 // object they concern.
 var otherActions = map[Action]directory.Kind{
 	DirectoryRead: "", AuditRead: "",
-	UserResetPassword: directory.KindUser, UserUnlock: directory.KindUser,
 	GroupSetOwner: directory.KindGroup, SASetOwner: directory.KindServiceAccount,
-	SAIssueKey: directory.KindServiceAccount, SARevokeKey: directory.KindServiceAccount,
 }
 
 // Known reports whether a is in the closed set of actions (whether or not an op performs it).

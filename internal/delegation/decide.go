@@ -74,14 +74,33 @@ func decideFor(st *state, q *Question, now time.Time, who actorInfo, mine []stri
 	if d, denied := takeover(st, q, gs, now); denied {
 		return d
 	}
+	if q.Action == UserResetPassword && !q.Verified && !resetWithoutVerification(st, q, gs, sub) {
+		return Deny(ReasonVerification, "your role asks for %s's identity to be verified first: send them a code and enter what they read out",
+			q.Target)
+	}
 	return auth.decision("")
+}
+
+// resetWithoutVerification reports whether one of the grants that allow a password reset of
+// the target does not ask for the user's identity to be verified first.
+func resetWithoutVerification(st *state, q *Question, gs []grant, sub *subject) bool {
+	if sub == nil || !sameMap(sub.fields, q.Before) {
+		sub = st.subject(q.Target, q.Before)
+	}
+	for _, g := range gs {
+		if g.role.Allows(UserResetPassword) && !g.role.VerifyIdentity && g.a.Scope.covers(q.Actor.ID, sub) {
+			return true
+		}
+	}
+	return false
 }
 
 // selfService is what every user may do without any assignment: read their own record and
 // issue their own API tokens.
 func selfService(q *Question) (Decision, bool) {
 	self := q.Target.Kind == directory.KindUser && q.Target.ID == q.Actor.ID
-	if self && (q.Action == DirectoryRead || q.Action == UserIssueToken) {
+	if self && (q.Action == DirectoryRead || q.Action == UserIssueToken || q.Action == UserChangePassword || q.Action == UserEnrolMFA ||
+		q.Action == UserRevokeTokens) {
 		return Allow(audit.Authority{Rule: "self"}), true
 	}
 	return Decision{}, false

@@ -49,6 +49,9 @@ type Question struct {
 	// Member is the other object a question involves, with its attributes: the member a
 	// group.add_member adds, the holder a role.assign grants to.
 	Member *Object
+	// Verified says the target user's identity was verified for this op (a password reset
+	// with the code they read out), for roles that ask for it.
+	Verified bool
 }
 
 // Object is a directory object with its attributes, as Fields renders them.
@@ -68,12 +71,13 @@ type Decision struct {
 
 // Reason codes of denials. They are part of the API: clients may match on them.
 const (
-	ReasonNotAuthorized  = "not_authorized"  // no assignment covers the action on the target
-	ReasonActorInactive  = "actor_inactive"  // the actor is not an active user
-	ReasonEscalation     = "escalation"      // a takeover of someone who holds rights the actor does not
-	ReasonProtected      = "protected"       // a protected object or a tier-0 holder, touched by someone who is not tier-0
-	ReasonSelfEscalation = "self_escalation" // changing one's own rights or group memberships
-	ReasonExceedsGrant   = "exceeds_grant"   // granting more than one's own redelegatable assignment
+	ReasonNotAuthorized  = "not_authorized"        // no assignment covers the action on the target
+	ReasonActorInactive  = "actor_inactive"        // the actor is not an active user
+	ReasonEscalation     = "escalation"            // a takeover of someone who holds rights the actor does not
+	ReasonProtected      = "protected"             // a protected object or a tier-0 holder, touched by someone who is not tier-0
+	ReasonSelfEscalation = "self_escalation"       // changing one's own rights or group memberships
+	ReasonExceedsGrant   = "exceeds_grant"         // granting more than one's own redelegatable assignment
+	ReasonVerification   = "verification_required" // the role asks for the user's identity to be verified first
 )
 
 // Allow returns an allowing decision with its authority.

@@ -13,10 +13,13 @@ import (
 // attributes ("attributes.KEY" for one custom attribute, "attributes.*" for all of them).
 // Built-in roles are defined in code and cannot be changed; copies of them can.
 type Role struct {
-	Name           string    `json:"name"`
-	Description    string    `json:"description,omitempty"`
-	Actions        []Action  `json:"actions"`
-	UserAttributes []string  `json:"user_attributes,omitempty"`
+	Name           string   `json:"name"`
+	Description    string   `json:"description,omitempty"`
+	Actions        []Action `json:"actions"`
+	UserAttributes []string `json:"user_attributes,omitempty"`
+	// VerifyIdentity makes user.reset_password need the user's identity verified first: a code
+	// sent to their enrolled channel, read out to the delegate.
+	VerifyIdentity bool      `json:"verify_identity,omitempty"`
 	Builtin        bool      `json:"builtin,omitempty"`
 	Version        int64     `json:"version,omitempty"`
 	Created        time.Time `json:"created,omitzero"`
@@ -118,6 +121,7 @@ type RoleInput struct {
 	Description    string   `json:"description,omitempty"`
 	Actions        []Action `json:"actions,omitempty"`
 	UserAttributes []string `json:"user_attributes,omitempty"`
+	VerifyIdentity *bool    `json:"verify_identity,omitempty"`
 	CopyOf         string   `json:"copy_of,omitempty"`
 }
 
@@ -182,6 +186,9 @@ func (r *Role) Fields() map[string]any {
 	}
 	if len(r.UserAttributes) > 0 {
 		f["user_attributes"] = slices.Clone(r.UserAttributes)
+	}
+	if r.VerifyIdentity {
+		f["verify_identity"] = true
 	}
 	return f
 }

@@ -386,6 +386,32 @@ func (s *state) apply(ev *audit.Event) {
 			s.dropAssignment(a.ID)
 		}
 	}
+	if a := Action(ev.Action); a == UserDisable || a == UserDelete {
+		s.handOver(ev.After["orphaned_service_accounts"])
+	}
+}
+
+// handOver gives each service account that disabling or deleting its last active owner handed
+// over (an event's orphaned_service_accounts: [{"id", "new_owner": {"id"}}]) its new owner.
+func (s *state) handOver(rec any) {
+	var accounts []struct {
+		ID       string `json:"id"`
+		NewOwner struct {
+			ID string `json:"id"`
+		} `json:"new_owner"`
+	}
+	if !decodeRecord(rec, &accounts) {
+		return
+	}
+	for _, a := range accounts {
+		info, ok := s.objects.get(a.ID)
+		if !ok || a.NewOwner.ID == "" || slices.Contains(info.owners, a.NewOwner.ID) {
+			continue
+		}
+		next := info
+		next.owners = append(slices.Clone(info.owners), a.NewOwner.ID)
+		s.setObject(a.ID, next)
+	}
 }
 
 // refID is the ID of a reference as events record it ({"id", "name"}), "" for none.

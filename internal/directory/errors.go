@@ -95,3 +95,17 @@ func StaleVersion(want, have int64) error {
 func NotFound(kind Kind, key string) error {
 	return fmt.Errorf("%s %q: %w", kind.Noun(), key, ErrNotFound)
 }
+
+// IsFieldError reports whether err is a field error naming field.
+func IsFieldError(err error, field string) bool {
+	var fe FieldErrors
+	if !errors.As(err, &fe) {
+		return false
+	}
+	for _, f := range fe {
+		if f.Field == field {
+			return true
+		}
+	}
+	return false
+}

@@ -170,15 +170,22 @@ type ServiceAccount struct {
 	Version     int64
 	Created     time.Time
 	Updated     time.Time
+	// Orphaned marks an account whose last active owner left or was disabled: it was handed to
+	// that owner's manager (when there was an active one) and awaits a review of its owners.
+	Orphaned bool
 }
 
 // Ref returns a resolved reference to s.
 func (s *ServiceAccount) Ref() Ref { return Ref{Kind: KindServiceAccount, ID: s.ID, Name: s.Name} }
 
-// Fields returns the service account's auditable attributes.
+// Fields returns the service account's auditable attributes. "orphaned" is there only when set.
 func (s *ServiceAccount) Fields() map[string]any {
-	return map[string]any{"name": s.Name, "description": s.Description, "ou": refValue(s.OUID, s.OUPath),
+	f := map[string]any{"name": s.Name, "description": s.Description, "ou": refValue(s.OUID, s.OUPath),
 		"owners": refList(s.Owners), "status": string(s.Status), "protected": s.Protected}
+	if s.Orphaned {
+		f["orphaned"] = true
+	}
+	return f
 }
 
 // ServiceAccountInput is a service account as a client writes it.
@@ -189,10 +196,12 @@ type ServiceAccountInput struct {
 	Owners      []string `json:"owners"`
 	Status      Status   `json:"status,omitempty"`
 	Protected   bool     `json:"protected,omitempty"`
+	// Orphaned is the review flag (see ServiceAccount.Orphaned); a reviewer clears it.
+	Orphaned bool `json:"orphaned,omitempty"`
 }
 
 var saPatchRules = PatchRules{
-	"name": PatchOK, "description": PatchOK, "owners": PatchOK, "status": PatchOK, "protected": PatchOK,
+	"name": PatchOK, "description": PatchOK, "owners": PatchOK, "status": PatchOK, "protected": PatchOK, "orphaned": PatchOK,
 	"ou": "is changed with the move action, not by an update",
 }
 
@@ -229,7 +238,7 @@ func PatchServiceAccountInput(in ServiceAccountInput, patch Patch) (ServiceAccou
 // Input returns the service account as written, references by ID.
 func (s *ServiceAccount) Input() ServiceAccountInput {
 	return ServiceAccountInput{Name: s.Name, Description: s.Description, OU: s.OUID,
-		Owners: refIDs(s.Owners), Status: s.Status, Protected: s.Protected}
+		Owners: refIDs(s.Owners), Status: s.Status, Protected: s.Protected, Orphaned: s.Orphaned}
 }
 
 // normalizeRefList trims, de-duplicates and bounds a list of references.

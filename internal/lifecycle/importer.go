@@ -38,6 +38,8 @@ type ImportOptions struct {
 	// By is who asked for the run (a tier-0 admin through the API or CLI); the run's ops are
 	// system:lifecycle's, on their behalf. Nil for the scheduled sweep.
 	By *delegation.Actor
+	// QuietWhenIdle records no run when there is nothing to do (the scheduled sweep).
+	QuietWhenIdle bool
 	// PeoplePerTx is how many people's changes share a transaction (each still all or
 	// nothing); default 500.
 	PeoplePerTx int
@@ -63,8 +65,12 @@ func Import(ctx context.Context, st Store, ap Applier, rules *RuleSet, feed Feed
 		y, m, d := time.Now().UTC().Date()
 		opt.Today = time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
 	}
+	bad := map[int]bool{}
+	for _, pr := range feed.Problems {
+		bad[pr.Line] = true
+	}
 	run := &Run{ID: directory.NewID(), Source: opt.Source, SHA256: opt.SHA256, Started: time.Now().UTC(), State: RunPlanned,
-		DryRun: opt.DryRun, Rows: len(feed.People) + len(feed.Problems), Invalid: len(feed.Problems)}
+		DryRun: opt.DryRun, Rows: len(feed.People) + len(bad), Invalid: len(bad)}
 	if opt.By != nil {
 		run.By = opt.By.Name
 	}
@@ -72,15 +78,21 @@ func Import(ctx context.Context, st Store, ap Applier, rules *RuleSet, feed Feed
 	if err != nil {
 		return nil, nil, err
 	}
+	if rules.Steward != "" && !cur.Usernames[strings.ToLower(rules.Steward)] {
+		return nil, nil, fmt.Errorf("lifecycle rules: the steward %q is not a user", rules.Steward)
+	}
 	plan := MakePlan(feed.People, rules, cur, Options{Today: opt.Today, Actor: Actor})
 	run.Totals, run.Ops = plan.Totals, plan.Ops
 	stop := ""
 	switch {
 	case len(feed.Problems) > 0 && !opt.SkipInvalid:
-		stop = fmt.Sprintf("%d invalid rows: nothing applied (fix them, or --skip-invalid to apply the valid rows)", len(feed.Problems))
+		stop = fmt.Sprintf("%d invalid rows: nothing applied (fix them, or --skip-invalid to apply the valid rows)", len(bad))
 	case !opt.AllowMassChange && plan.Active > 0 && float64(plan.Disables) > opt.Threshold*float64(plan.Active):
 		stop = fmt.Sprintf("the feed disables or deletes %d of %d active users (more than %.0f%%): nothing applied (--allow-mass-change to apply it)",
 			plan.Disables, plan.Active, opt.Threshold*100)
+	}
+	if opt.QuietWhenIdle && stop == "" && plan.Ops == 0 && len(feed.Problems) == 0 {
+		return run, plan, nil // nothing to do, and nothing worth a record (the scheduled sweep)
 	}
 	if stop != "" || opt.DryRun {
 		run.Stopped, run.Finished = stop, time.Now().UTC()
@@ -174,11 +186,8 @@ func notifyReviews(ctx context.Context, ap Applier, cur *Current, plan *Plan, ru
 		if len(pp.Notes) == 0 || failed[pp.EmployeeID] || pp.Manager == "" || byUsername[pp.Manager] == "" {
 			continue
 		}
-		subject := fmt.Sprintf("Review after the HR change of %s (%s): %s", pp.Username, pp.Kind, strings.Join(pp.Notes, "; "))
-		if len(subject) > 900 {
-			subject = subject[:900] + "..."
-		}
-		_ = n.Notify(ctx, change.Notification{Kind: "lifecycle_review", Request: run.ID, To: []string{byUsername[pp.Manager]},
-			Subject: subject})
+		_ = n.Notify(ctx, change.Notification{Kind: "lifecycle_review", Run: run.ID, To: []string{byUsername[pp.Manager]},
+			Subject: fmt.Sprintf("Review after the HR change of %s (%s)", pp.Username, pp.Kind),
+			Body:    "To review:\n- " + strings.Join(pp.Notes, "\n- ")})
 	}
 }

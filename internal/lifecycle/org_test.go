@@ -67,7 +67,7 @@ func newOrg(t testing.TB, dsn string) *org {
 			_, err := st.ResolveMember(o.ctx, directory.ParseRef(directory.KindGroup, n))
 			return err == nil
 		},
-		Role:       func(string) bool { return false },
+		Role:       func(string) ([]delegation.Action, bool) { return nil, false },
 		Assignment: func(string) bool { return false },
 	})
 	for _, op := range ops {

@@ -23,6 +23,9 @@ type Person struct {
 	CostCenter     string    `json:"cost_center,omitempty"`
 	// Line is the feed line the person came from (1 is the header of a CSV), for messages.
 	Line int `json:"-"`
+	// KeepManager leaves the account's manager as it is: the person was described from the
+	// directory (a recompute) and their manager carries no employee ID.
+	KeepManager bool `json:"-"`
 }
 
 // Problem is one thing wrong with a feed: the line, the person (when known), the field and why.

@@ -64,7 +64,8 @@ const (
 	AttrCostCenter = "cost_center"
 	AttrStartDate  = "start_date"
 	AttrEndDate    = "end_date"
-	AttrLeftAt     = "left_at" // the day a leaver was disabled; retention counts from it
+	AttrLeftAt     = "left_at"   // the day a leaver was disabled; retention counts from it
+	AttrStatus     = "hr_status" // the HR status when it is not plain "active" (leave, ...)
 )
 
 // Kinds of change a person's plan carries.
@@ -134,7 +135,7 @@ type planner struct {
 // the feed and the rules say. It only reads.
 func MakePlan(people []Person, rules *RuleSet, cur *Current, opt Options) *Plan {
 	pl := &planner{rules: rules, cur: cur, opt: opt, feed: make(map[string]*Person, len(people)),
-		username: map[string]string{}, now: opt.Today}
+		username: map[string]string{}, now: time.Now().UTC().Truncate(time.Microsecond)}
 	for i := range people {
 		pl.feed[people[i].EmployeeID] = &people[i]
 	}
@@ -218,6 +219,10 @@ func (pl *planner) manager(p *Person) string {
 	for n := 0; id != "" && n < 64; n++ {
 		m, ok := pl.feed[id]
 		if !ok {
+			// Not in this feed (a skipped row): the manager's account, as long as it is active.
+			if a := pl.cur.Accounts[id]; a != nil && a.Status == directory.StatusActive {
+				return a.Username
+			}
 			break
 		}
 		if !pl.left(m) {
@@ -239,10 +244,10 @@ func (pl *planner) person(p *Person) PersonPlan {
 	switch {
 	case !exists && pl.left(p):
 		pp.Kind, pp.Changes = KindUnchanged, []string{"left before joining: nothing to do"}
-	case !exists && p.StartDate.After(pl.opt.Today.AddDate(0, 0, pl.rules.LeadDays)):
+	case !exists && p.StartDate.After(pl.opt.Today.AddDate(0, 0, pl.rules.Lead())):
 		pp.Kind = KindScheduled
 		pp.Changes = []string{fmt.Sprintf("joins on %s: the account is created from %s", isoDay(p.StartDate),
-			isoDay(p.StartDate.AddDate(0, 0, -pl.rules.LeadDays)))}
+			isoDay(p.StartDate.AddDate(0, 0, -pl.rules.Lead())))}
 	case !exists:
 		pl.joiner(p, &pp)
 	case pl.left(p):
@@ -286,6 +291,9 @@ func hrAttributes(p *Person) map[string]string {
 	if !p.EndDate.IsZero() {
 		attrs[AttrEndDate] = isoDay(p.EndDate)
 	}
+	if p.Status != "" && p.Status != "active" && p.Status != "terminated" {
+		attrs[AttrStatus] = p.Status
+	}
 	return attrs
 }
 
@@ -327,16 +335,16 @@ func (pl *planner) leaver(p *Person, a *Account, pp *PersonPlan) {
 	pp.Username = a.Username
 	if a.Status != directory.StatusActive {
 		leftAt, _ := time.Parse(time.DateOnly, a.Attributes[AttrLeftAt])
-		if !leftAt.IsZero() && !leftAt.AddDate(0, 0, pl.rules.RetentionDays).After(pl.opt.Today) {
+		if !leftAt.IsZero() && !leftAt.AddDate(0, 0, pl.rules.Retention()).After(pl.opt.Today) {
 			pp.Kind = KindDelete
 			pl.add(pp, change.Op{Action: delegation.UserDelete, Target: userRef(a)},
-				fmt.Sprintf("left on %s; retention of %d days is over", isoDay(leftAt), pl.rules.RetentionDays))
+				fmt.Sprintf("left on %s; retention of %d days is over", isoDay(leftAt), pl.rules.Retention()))
 			return
 		}
 		pp.Kind, pp.Changes = KindUnchanged, []string{"left; disabled"}
 		if !leftAt.IsZero() {
 			pp.Changes = []string{fmt.Sprintf("left on %s; deleted after %s", isoDay(leftAt),
-				isoDay(leftAt.AddDate(0, 0, pl.rules.RetentionDays)))}
+				isoDay(leftAt.AddDate(0, 0, pl.rules.Retention())))}
 		}
 		return
 	}
@@ -395,17 +403,21 @@ func (pl *planner) leaver(p *Person, a *Account, pp *PersonPlan) {
 		attrs[AttrEndDate] = isoDay(p.EndDate)
 	}
 	pl.add(pp, change.Op{Action: delegation.UserUpdate, Target: userRef(a), Patch: directory.Patch{"attributes": mustJSON(attrs)}},
-		fmt.Sprintf("leaver: deleted after %d days", pl.rules.RetentionDays))
+		fmt.Sprintf("leaver: deleted after %d days", pl.rules.Retention()))
 }
 
 // stayer plans someone who exists and stays: a rehire, a mover, an update, or nothing.
 func (pl *planner) stayer(p *Person, a *Account, pp *PersonPlan) {
 	pp.Username = a.Username
 	target := userRef(a)
-	rehire := a.Status != directory.StatusActive
-	if rehire {
+	rehire := a.Status != directory.StatusActive && a.Attributes[AttrLeftAt] != ""
+	switch {
+	case rehire:
 		pp.Changes = append(pp.Changes, "rehired: the same account is enabled again")
 		pl.add(pp, change.Op{Action: delegation.UserEnable, Target: target}, "rehire")
+	case a.Status != directory.StatusActive:
+		// Disabled by someone, not by a leaver run: that is theirs to undo.
+		pp.Notes = append(pp.Notes, fmt.Sprintf("the account is %s by hand, not by HR: it stays so", a.Status))
 	}
 	patch := directory.Patch{}
 	set := func(field, have, want string) {
@@ -416,6 +428,7 @@ func (pl *planner) stayer(p *Person, a *Account, pp *PersonPlan) {
 	}
 	set("given_name", a.GivenName, p.GivenName)
 	set("family_name", a.FamilyName, p.FamilyName)
+	set("display_name", a.DisplayName, p.GivenName+" "+p.FamilyName)
 	set("email", a.Email, p.Email)
 	set("department", a.Department, p.Department)
 	set("title", a.Title, p.Title)
@@ -423,7 +436,7 @@ func (pl *planner) stayer(p *Person, a *Account, pp *PersonPlan) {
 	set("employment_type", a.EmploymentType, p.EmploymentType)
 	managerChanged := false
 	wantManager := pl.manager(p)
-	if haveManager := pl.usernameOfUser(a.Manager); !strings.EqualFold(haveManager, wantManager) {
+	if haveManager := pl.usernameOfUser(a.Manager); !p.KeepManager && !strings.EqualFold(haveManager, wantManager) {
 		managerChanged = true
 		patch["manager"] = mustJSON(wantManager)
 		pp.Changes = append(pp.Changes, fmt.Sprintf("manager: %q -> %q", haveManager, wantManager))
@@ -435,7 +448,7 @@ func (pl *planner) stayer(p *Person, a *Account, pp *PersonPlan) {
 			pp.Changes = append(pp.Changes, fmt.Sprintf("%s: %q -> %q", k, a.Attributes[k], v))
 		}
 	}
-	for _, k := range []string{AttrEndDate, AttrLeftAt} {
+	for _, k := range []string{AttrEndDate, AttrLeftAt, AttrCostCenter, AttrStartDate, AttrStatus} {
 		if _, want := hrAttributes(p)[k]; !want && a.Attributes[k] != "" {
 			attrs[k] = nil
 			pp.Changes = append(pp.Changes, fmt.Sprintf("%s: %q removed", k, a.Attributes[k]))

@@ -50,10 +50,12 @@ type RuleSet struct {
 	// MoverManualAccess is "keep" (the default: kept, and the new manager is told to review
 	// it) or "remove".
 	MoverManualAccess string `json:"mover_manual_access,omitempty"`
-	// LeadDays is how many days before their start date a joiner's account is created.
-	LeadDays int `json:"lead_days,omitempty"`
-	// RetentionDays is how long a leaver's disabled account is kept before it is deleted.
-	RetentionDays int `json:"retention_days,omitempty"`
+	// LeadDays is how many days before their start date a joiner's account is created
+	// (default 7; 0: on the day).
+	LeadDays *int `json:"lead_days,omitempty"`
+	// RetentionDays is how long a leaver's disabled account is kept before it is deleted
+	// (default 30; 0: at the next run).
+	RetentionDays *int `json:"retention_days,omitempty"`
 	// Steward, a username, receives what leavers own (groups, service accounts) instead of
 	// their manager.
 	Steward string `json:"steward,omitempty"`
@@ -64,6 +66,22 @@ const (
 	DefaultRetentionDays = 30
 	DefaultLeadDays      = 7
 )
+
+// Lead is LeadDays or its default.
+func (rs *RuleSet) Lead() int {
+	if rs.LeadDays == nil {
+		return DefaultLeadDays
+	}
+	return *rs.LeadDays
+}
+
+// Retention is RetentionDays or its default.
+func (rs *RuleSet) Retention() int {
+	if rs.RetentionDays == nil {
+		return DefaultRetentionDays
+	}
+	return *rs.RetentionDays
+}
 
 // PersonSchema is what a rule's filter may test: the HR attributes of a person.
 var PersonSchema = filter.Schema{
@@ -101,14 +119,19 @@ func (rs *RuleSet) Compile() error {
 	default:
 		return fmt.Errorf("lifecycle rules: mover_manual_access must be keep or remove")
 	}
-	if rs.RetentionDays == 0 {
-		rs.RetentionDays = DefaultRetentionDays
+	if rs.LeadDays == nil {
+		d := DefaultLeadDays
+		rs.LeadDays = &d
 	}
-	if rs.LeadDays == 0 {
-		rs.LeadDays = DefaultLeadDays
+	if rs.RetentionDays == nil {
+		d := DefaultRetentionDays
+		rs.RetentionDays = &d
 	}
-	if rs.RetentionDays < 0 || rs.RetentionDays > 3650 || rs.LeadDays < 0 || rs.LeadDays > 365 {
-		return fmt.Errorf("lifecycle rules: retention_days must be 0..3650 and lead_days 0..365")
+	if r := rs.Retention(); r < 0 || r > 3650 {
+		return fmt.Errorf("lifecycle rules: retention_days must be 0..3650")
+	}
+	if l := rs.Lead(); l < 0 || l > 365 {
+		return fmt.Errorf("lifecycle rules: lead_days must be 0..365")
 	}
 	seen := map[string]bool{}
 	for i := range rs.Rules {

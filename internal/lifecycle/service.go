@@ -149,7 +149,10 @@ func PeopleOf(cur *Current) []Person {
 	for id, a := range cur.Accounts {
 		p := Person{EmployeeID: id, GivenName: a.GivenName, FamilyName: a.FamilyName, Email: a.Email, Department: a.Department,
 			Title: a.Title, ManagerID: byUser[a.Manager], Location: a.Location, EmploymentType: a.EmploymentType,
-			CostCenter: a.Attributes[AttrCostCenter], Status: "active"}
+			CostCenter: a.Attributes[AttrCostCenter], Status: "active", KeepManager: a.Manager != "" && byUser[a.Manager] == ""}
+		if st := a.Attributes[AttrStatus]; st != "" {
+			p.Status = st
+		}
 		p.StartDate, _ = time.Parse(time.DateOnly, a.Attributes[AttrStartDate])
 		p.EndDate, _ = time.Parse(time.DateOnly, a.Attributes[AttrEndDate])
 		if a.Status != directory.StatusActive {
@@ -209,9 +212,9 @@ func (s *Service) Setup(ctx context.Context, actor delegation.Actor, meta change
 			_, err := ss.ResolveMember(ctx, directory.ParseRef(directory.KindGroup, n))
 			return err == nil
 		},
-		Role: func(n string) bool {
-			_, err := ss.Role(ctx, n)
-			return err == nil
+		Role: func(n string) ([]delegation.Action, bool) {
+			r, err := ss.Role(ctx, n)
+			return r.Actions, err == nil
 		},
 		Assignment: func(role string) bool {
 			as, err := ss.Assignments(ctx, role, Actor.ID, "", 10)

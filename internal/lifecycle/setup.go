@@ -1,6 +1,7 @@
 package lifecycle
 
 import (
+	"encoding/json"
 	"slices"
 	"strings"
 
@@ -21,9 +22,10 @@ var RoleActions = []delegation.Action{delegation.DirectoryRead, delegation.UserC
 
 // Existing says what is already there, for SetupOps.
 type Existing struct {
-	OU         func(path string) bool
-	Group      func(name string) bool
-	Role       func(name string) bool
+	OU    func(path string) bool
+	Group func(name string) bool
+	// Role returns the actions of the role called name, and whether it exists.
+	Role       func(name string) ([]delegation.Action, bool)
 	Assignment func(role string) bool // system:lifecycle holds this role (over the whole tree)
 }
 
@@ -86,9 +88,21 @@ func SetupOps(rules *RuleSet, ex Existing) []change.Op {
 				Group: &directory.GroupInput{Name: g, OU: ou, Description: "Birthright group of the HR lifecycle rules"}})
 		}
 	}
-	if !ex.Role(RoleName) {
+	switch have, ok := ex.Role(RoleName); {
+	case !ok:
 		ops = append(ops, change.Op{Action: delegation.RoleCreate, Justification: why, Role: &delegation.RoleInput{Name: RoleName,
 			Description: "What system:lifecycle needs to apply HR feeds", Actions: RoleActions}})
+	case slices.ContainsFunc(RoleActions, func(a delegation.Action) bool { return !slices.Contains(have, a) }):
+		// A role set up by an earlier version lacks actions this one needs: add them.
+		want := slices.Clone(have)
+		for _, a := range RoleActions {
+			if !slices.Contains(want, a) {
+				want = append(want, a)
+			}
+		}
+		b, _ := json.Marshal(want)
+		ops = append(ops, change.Op{Action: delegation.RoleUpdate, Justification: why,
+			Target: directory.Ref{Kind: directory.KindRole, ID: RoleName, Name: RoleName}, Patch: directory.Patch{"actions": b}})
 	}
 	grant := func(role string, redelegate bool) {
 		if ex.Assignment(role) {

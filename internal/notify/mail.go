@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/deputy-iam/deputy/internal/change"
@@ -126,6 +127,12 @@ func (n *Notifier) compose(m change.OutboxMessage, note change.Notification, u d
 	if link := n.requestURL(request); link != "" {
 		fmt.Fprintf(&body, "Link: %s\n", link)
 	}
+	if run := clean(note.Run); run != "" {
+		fmt.Fprintf(&body, "HR run: %s\n", run)
+	}
+	if note.Body != "" {
+		fmt.Fprintf(&body, "\n%s\n", cleanBody(note.Body))
+	}
 	if why := reasons[note.Kind]; why != "" {
 		fmt.Fprintf(&body, "\n%s\n", why)
 	}
@@ -206,4 +213,15 @@ func writeAtomic(dir, name string, data []byte) error {
 		os.Remove(tmp)
 	}
 	return err
+}
+
+// cleanBody keeps a notification's details printable: line breaks stay, other control
+// characters go (the body is quoted-printable, never headers).
+func cleanBody(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r == '\n' || r == '\t' || !unicode.IsControl(r) {
+			return r
+		}
+		return -1
+	}, s)
 }

@@ -21,17 +21,20 @@ import (
 type WebhookBody struct {
 	ID        int64    `json:"id"`
 	Kind      string   `json:"kind"`
-	Request   string   `json:"request"`
+	Request   string   `json:"request,omitempty"`
+	Run       string   `json:"run,omitempty"`
 	To        []string `json:"to"`        // user IDs
 	Usernames []string `json:"usernames"` // of the users in To that exist, in order
 	Subject   string   `json:"subject"`
+	Body      string   `json:"body,omitempty"`
 	URL       string   `json:"url,omitempty"` // the request, when a base URL is configured
 }
 
 // toWebhook POSTs the notification to the webhook; any 2xx answer accepts it. Errors never
 // name the URL, which may hold a secret.
 func (n *Notifier) toWebhook(ctx context.Context, m change.OutboxMessage, note change.Notification, users []directory.User) error {
-	body := WebhookBody{ID: m.ID, Kind: note.Kind, Request: note.Request, To: note.To, Subject: note.Subject,
+	body := WebhookBody{ID: m.ID, Kind: note.Kind, Request: note.Request, Run: note.Run, To: note.To, Subject: note.Subject,
+		Body:      note.Body,
 		Usernames: make([]string, 0, len(users)), URL: n.requestURL(note.Request)}
 	if body.To == nil {
 		body.To = []string{}

@@ -11,7 +11,7 @@ import (
 	"github.com/deputy-iam/deputy/internal/directory"
 )
 
-const roleCols = `name, description, actions, user_attributes, version, created_at, updated_at`
+const roleCols = `name, description, actions, user_attributes, version, created_at, updated_at, verify_identity`
 
 func scanRole(r rowScanner) (delegation.Role, error) {
 	var (
@@ -19,7 +19,7 @@ func scanRole(r rowScanner) (delegation.Role, error) {
 		actions, attrs   string
 		created, updated int64
 	)
-	if err := r.Scan(&role.Name, &role.Description, &actions, &attrs, &role.Version, &created, &updated); err != nil {
+	if err := r.Scan(&role.Name, &role.Description, &actions, &attrs, &role.Version, &created, &updated, &role.VerifyIdentity); err != nil {
 		return role, err
 	}
 	role.Created, role.Updated = fromMicros(created), fromMicros(updated)
@@ -70,15 +70,16 @@ func roleArgs(r *delegation.Role) (string, string) {
 
 func (t *tx) InsertRole(ctx context.Context, r *delegation.Role) error {
 	actions, attrs := roleArgs(r)
-	_, err := t.exec(ctx, "INSERT INTO roles ("+roleCols+") VALUES (?, ?, ?, ?, ?, ?, ?)",
-		r.Name, r.Description, actions, attrs, r.Version, micros(r.Created), micros(r.Updated))
+	_, err := t.exec(ctx, "INSERT INTO roles ("+roleCols+") VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+		r.Name, r.Description, actions, attrs, r.Version, micros(r.Created), micros(r.Updated), boolInt(r.VerifyIdentity))
 	return mapWriteError(err, "role")
 }
 
 func (t *tx) UpdateRole(ctx context.Context, r *delegation.Role) error {
 	actions, attrs := roleArgs(r)
-	res, err := t.exec(ctx, `UPDATE roles SET description = ?, actions = ?, user_attributes = ?, version = version + 1,
-		updated_at = ? WHERE name = ? AND version = ?`, r.Description, actions, attrs, micros(r.Updated), r.Name, r.Version)
+	res, err := t.exec(ctx, `UPDATE roles SET description = ?, actions = ?, user_attributes = ?, verify_identity = ?,
+		version = version + 1, updated_at = ? WHERE name = ? AND version = ?`, r.Description, actions, attrs,
+		boolInt(r.VerifyIdentity), micros(r.Updated), r.Name, r.Version)
 	if err != nil {
 		return mapWriteError(err, "role")
 	}

@@ -7,7 +7,7 @@ import (
 	"github.com/deputy-iam/deputy/internal/directory"
 )
 
-const saCols = `s.id, s.name, s.description, s.ou_id, o.path, s.status, s.protected, s.version, s.created_at, s.updated_at`
+const saCols = `s.id, s.name, s.description, s.ou_id, o.path, s.status, s.protected, s.version, s.created_at, s.updated_at, s.orphaned`
 
 const saFrom = `FROM service_accounts s JOIN ous o ON o.id = s.ou_id`
 
@@ -16,7 +16,7 @@ func scanSA(r rowScanner, extra ...any) (directory.ServiceAccount, error) {
 		s                directory.ServiceAccount
 		created, updated int64
 	)
-	dest := []any{&s.ID, &s.Name, &s.Description, &s.OUID, &s.OUPath, &s.Status, &s.Protected, &s.Version, &created, &updated}
+	dest := []any{&s.ID, &s.Name, &s.Description, &s.OUID, &s.OUPath, &s.Status, &s.Protected, &s.Version, &created, &updated, &s.Orphaned}
 	if err := r.Scan(append(dest, extra...)...); err != nil {
 		return s, err
 	}
@@ -68,9 +68,9 @@ func (c *conn) ListServiceAccounts(ctx context.Context, q directory.ListQuery) (
 
 func (t *tx) InsertServiceAccount(ctx context.Context, s *directory.ServiceAccount) error {
 	_, err := t.exec(ctx, `INSERT INTO service_accounts (id, name, name_key, description, ou_id, status, protected,
-		version, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		orphaned, version, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		s.ID, s.Name, directory.CanonicalKey(s.Name), s.Description, s.OUID, string(s.Status), boolInt(s.Protected),
-		s.Version, micros(s.Created), micros(s.Updated))
+		boolInt(s.Orphaned), s.Version, micros(s.Created), micros(s.Updated))
 	if err != nil {
 		return mapWriteError(err, "service account")
 	}
@@ -79,9 +79,9 @@ func (t *tx) InsertServiceAccount(ctx context.Context, s *directory.ServiceAccou
 
 func (t *tx) UpdateServiceAccount(ctx context.Context, s *directory.ServiceAccount) error {
 	res, err := t.exec(ctx, `UPDATE service_accounts SET name = ?, name_key = ?, description = ?, ou_id = ?, status = ?,
-		protected = ?, version = version + 1, updated_at = ? WHERE id = ? AND version = ?`,
+		protected = ?, orphaned = ?, version = version + 1, updated_at = ? WHERE id = ? AND version = ?`,
 		s.Name, directory.CanonicalKey(s.Name), s.Description, s.OUID, string(s.Status), boolInt(s.Protected),
-		micros(s.Updated), s.ID, s.Version)
+		boolInt(s.Orphaned), micros(s.Updated), s.ID, s.Version)
 	if err := t.checkUpdated(ctx, res, err, "service_accounts", directory.KindServiceAccount, s.ID, s.Version, "service account"); err != nil {
 		return err
 	}

@@ -99,12 +99,7 @@ func TestMerkleMigration(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, q := range []string{"DROP TABLE audit_nodes", "DROP TABLE audit_checkpoints", "DROP TABLE audit_authority", "DROP INDEX audit_events_outcome",
-		"DROP INDEX audit_events_transport", "DROP TABLE audit_sinks", "DROP TABLE audit_leaves", "ALTER TABLE audit_events DROP COLUMN logged_at",
-		"CREATE INDEX audit_events_at ON audit_events (at)",
-		"DROP TABLE request_inbox", "DROP INDEX outbox_undelivered", "DROP TABLE lifecycle_runs", "DROP INDEX assignments_source",
-		"ALTER TABLE assignments DROP COLUMN source", "DROP TABLE requests", "DROP TABLE approval_policies", "DROP TABLE settings",
-		"DELETE FROM schema_migrations WHERE version >= 3"} {
+	for _, q := range storetest.BackToSchema2() {
 		if err := st.ExecRaw(ctx, q); err != nil {
 			t.Fatalf("%s: %v", q, err)
 		}

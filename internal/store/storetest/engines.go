@@ -166,3 +166,26 @@ func Bootstrap(t testing.TB, st *store.Store, opts ...change.Option) *Env {
 func ActorOf(u directory.User) delegation.Actor {
 	return delegation.Actor{Kind: delegation.ActorUser, ID: u.ID, Name: u.Username}
 }
+
+// BackToSchema2 is the SQLite that takes a database back to schema version 2 (before the
+// Merkle log), so that a test can run migration 3's backfill on a log that has events: every
+// later migration is undone and forgotten. A migration that adds tables or columns adds their
+// undoing here.
+func BackToSchema2() []string {
+	return []string{
+		// 7: service-account keys
+		"DROP INDEX IF EXISTS api_tokens_owner_kind", "ALTER TABLE service_accounts DROP COLUMN orphaned",
+		// 6: credentials
+		"DROP TABLE verifications", "DROP TABLE sessions", "DROP TABLE user_credentials", "ALTER TABLE roles DROP COLUMN verify_identity",
+		// 5: lifecycle
+		"DROP TABLE lifecycle_runs", "DROP INDEX assignments_source", "ALTER TABLE assignments DROP COLUMN source",
+		// 4: approvals
+		"DROP TABLE request_inbox", "DROP INDEX outbox_undelivered", "DROP TABLE requests", "DROP TABLE approval_policies",
+		"DROP TABLE settings",
+		// 3: the Merkle log
+		"DROP TABLE audit_nodes", "DROP TABLE audit_checkpoints", "DROP TABLE audit_authority", "DROP INDEX audit_events_outcome",
+		"DROP INDEX audit_events_transport", "DROP TABLE audit_sinks", "DROP TABLE audit_leaves", "ALTER TABLE audit_events DROP COLUMN logged_at",
+		"CREATE INDEX audit_events_at ON audit_events (at)",
+		"DELETE FROM schema_migrations WHERE version >= 3",
+	}
+}

@@ -1,0 +1,342 @@
+package change
+
+import (
+	"context"
+	"crypto/subtle"
+	"fmt"
+	"time"
+
+	"github.com/deputy-iam/deputy/internal/audit"
+	"github.com/deputy-iam/deputy/internal/credential"
+	"github.com/deputy-iam/deputy/internal/delegation"
+	"github.com/deputy-iam/deputy/internal/directory"
+)
+
+// Credential ops carry secrets (a password, a code). Their inputs are never serialized (json
+// "-"): such an op is never parked for approval or written anywhere, and its audit event says
+// what happened without the secret. The slow work (hashing, about 25 ms) is done before the
+// op's transaction, so that the writer is not held for it.
+
+// PasswordChange is a user's change of their own password.
+type PasswordChange struct {
+	Current, New string
+}
+
+// ResetInput is a delegate's reset: Verification is the code the user read out, when the role
+// asks for their identity to be verified first.
+type ResetInput struct {
+	Verification string
+}
+
+// MFAInput enrols a TOTP authenticator: without a code it starts (a new secret, shown once);
+// with one it confirms that the authenticator works and turns it on.
+type MFAInput struct {
+	Code string
+}
+
+// prepared is what Submit computed for a credential op before its transaction.
+type prepared struct {
+	secret     string // a temporary password to show once
+	hash       string // the hash to store
+	storedHash string // the hash the current password was checked against
+}
+
+// TOTPIssuer names Deputy in authenticator apps.
+const TOTPIssuer = "Deputy"
+
+// VerificationTTL is how long a verification code may be used.
+const VerificationTTL = 10 * time.Minute
+
+// prepare does the slow part of a credential op before its transaction: it makes and hashes a
+// temporary password, or checks a user's current password and hashes the new one.
+func (p *Pipeline) prepare(ctx context.Context, actor delegation.Actor, op *Op) error {
+	switch op.Action {
+	case delegation.UserResetPassword:
+		temp := credential.NewTemporaryPassword()
+		h, err := credential.HashPassword(temp, credential.DefaultArgon2)
+		if err != nil {
+			return err
+		}
+		op.prep = &prepared{secret: temp, hash: h}
+	case delegation.UserChangePassword:
+		if op.Password == nil {
+			return directory.Invalid("password", "is required")
+		}
+		if op.Target.ID != actor.ID && !(op.Target.ID == "" && op.Target.Name == actor.Name) {
+			return directory.Invalid("target", "a password is changed by its owner; a delegate resets it")
+		}
+		uc, err := p.creds.UserCredential(ctx, actor.ID)
+		if err != nil {
+			return err
+		}
+		if uc.PasswordHash == "" {
+			return directory.Invalid("current_password", "this account has no password to change")
+		}
+		ok, _, err := credential.VerifyPassword(op.Password.Current, uc.PasswordHash)
+		if err != nil || !ok {
+			return directory.Invalid("current_password", "is not the current password")
+		}
+		u, err := p.creds.User(ctx, directory.Ref{Kind: directory.KindUser, ID: actor.ID})
+		if err != nil {
+			return err
+		}
+		if err := p.policy.Check(op.Password.New, u.Username, u.GivenName, u.FamilyName, u.Email); err != nil {
+			return directory.Invalid("new_password", "%v", err)
+		}
+		if ok, _, _ := credential.VerifyPassword(op.Password.New, uc.PasswordHash); ok {
+			return directory.Invalid("new_password", "is the current password")
+		}
+		h, err := credential.HashPassword(op.Password.New, credential.DefaultArgon2)
+		if err != nil {
+			return err
+		}
+		op.prep = &prepared{hash: h, storedHash: uc.PasswordHash}
+	}
+	return nil
+}
+
+// userResetPassword sets a one-time temporary password that must be changed at the next
+// sign-in, ends the user's sessions and clears a lockout. The password is shown once to the
+// actor (Result.Credential). When the authorizing role asks for it, the user's identity must
+// have been verified: a code sent to them, read out, passed in Reset.Verification.
+func (pl *planner) userResetPassword(ctx context.Context) (*plan, error) {
+	cur, err := pl.tx.User(ctx, pl.op.Target)
+	if err != nil {
+		return nil, err
+	}
+	if err := pl.checkVersion(cur.Version); err != nil {
+		return nil, err
+	}
+	if pl.actor.IsUser(cur.ID) {
+		return nil, directory.Invalid("target", "you change your own password, you do not reset it")
+	}
+	if pl.op.prep == nil {
+		return nil, fmt.Errorf("change: reset of %s was not prepared", cur.Username)
+	}
+	uc, err := pl.tx.UserCredential(ctx, cur.ID)
+	if err != nil {
+		return nil, err
+	}
+	verified := false
+	if pl.op.Reset != nil && pl.op.Reset.Verification != "" {
+		if err := pl.checkVerification(ctx, cur.ID, uc, pl.op.Reset.Verification); err != nil {
+			return nil, err
+		}
+		verified = true
+	}
+	next := uc
+	next.PasswordHash, next.MustChange, next.PasswordChanged = pl.op.prep.hash, true, pl.now
+	next.FailedCount, next.FailedSince, next.LockedUntil = 0, time.Time{}, time.Time{}
+	fields := cur.Fields()
+	had := "none"
+	if uc.PasswordHash != "" {
+		had = "set"
+	}
+	return &plan{target: cur.Ref(), before: fields, after: fields, touched: []string{"password"}, version: cur.Version,
+		verified:  verified,
+		relBefore: map[string]any{"password": had},
+		relAfter:  map[string]any{"password": "temporary", "must_change": true, "identity_verified": verified},
+		issued:    &Issued{ID: "temporary_password", Secret: pl.op.prep.secret},
+		write: func(ctx context.Context) error {
+			if err := pl.tx.SaveUserCredential(ctx, &next); err != nil {
+				return err
+			}
+			if err := pl.tx.DeleteSessions(ctx, cur.ID); err != nil {
+				return err
+			}
+			return pl.tx.DeleteVerification(ctx, cur.ID, pl.actor.ID)
+		}}, nil
+}
+
+// checkVerification checks the code a delegate entered for a user: the code Deputy sent (by
+// email) for this delegate, unexpired and tried fewer than five times, or the user's current
+// TOTP code when the verification is by authenticator.
+func (pl *planner) checkVerification(ctx context.Context, userID string, uc credential.UserCredential, code string) error {
+	v, err := pl.tx.Verification(ctx, userID, pl.actor.ID)
+	if err != nil {
+		return directory.Invalid("verification", "ask for a verification code first (POST .../verification)")
+	}
+	switch {
+	case !pl.now.Before(v.Expires):
+		return directory.Invalid("verification", "the code has expired: ask for a new one")
+	case v.Attempts >= 5:
+		return directory.Invalid("verification", "too many wrong codes: ask for a new one")
+	}
+	ok := false
+	switch v.Channel {
+	case "totp":
+		_, ok = credential.MatchTOTP(code, uc.TOTPSecret, pl.now, uint64(uc.TOTPLastStep))
+	default:
+		ok = subtle.ConstantTimeCompare([]byte(credential.HashSessionID(code)), []byte(v.CodeHash)) == 1
+	}
+	if !ok {
+		return directory.Invalid("verification", "the code is not right")
+	}
+	return nil
+}
+
+// userUnlock clears the lockout that failed sign-ins set.
+func (pl *planner) userUnlock(ctx context.Context) (*plan, error) {
+	cur, err := pl.tx.User(ctx, pl.op.Target)
+	if err != nil {
+		return nil, err
+	}
+	if err := pl.checkVersion(cur.Version); err != nil {
+		return nil, err
+	}
+	uc, err := pl.tx.UserCredential(ctx, cur.ID)
+	if err != nil {
+		return nil, err
+	}
+	if uc.FailedCount == 0 && uc.LockedUntil.IsZero() {
+		return nil, errUnchanged("user %s is not locked out", cur.Username)
+	}
+	next := uc
+	next.FailedCount, next.FailedSince, next.LockedUntil = 0, time.Time{}, time.Time{}
+	fields := cur.Fields()
+	return &plan{target: cur.Ref(), before: fields, after: fields, touched: []string{"lockout"}, version: cur.Version,
+		relBefore: map[string]any{"failed_sign_ins": uc.FailedCount, "locked": uc.Locked(pl.now)},
+		relAfter:  map[string]any{"failed_sign_ins": 0, "locked": false},
+		write:     func(ctx context.Context) error { return pl.tx.SaveUserCredential(ctx, &next) }}, nil
+}
+
+// userChangePassword stores a user's new password (checked and hashed by prepare), if the
+// password it was checked against is still the stored one.
+func (pl *planner) userChangePassword(ctx context.Context) (*plan, error) {
+	cur, err := pl.tx.User(ctx, pl.op.Target)
+	if err != nil {
+		return nil, err
+	}
+	if !pl.actor.IsUser(cur.ID) || pl.op.prep == nil {
+		return nil, directory.Invalid("target", "a password is changed by its owner; a delegate resets it")
+	}
+	uc, err := pl.tx.UserCredential(ctx, cur.ID)
+	if err != nil {
+		return nil, err
+	}
+	if uc.PasswordHash != pl.op.prep.storedHash {
+		return nil, directory.StaleVersion(1, 2) // changed meanwhile: check again
+	}
+	next := uc
+	next.PasswordHash, next.MustChange, next.PasswordChanged = pl.op.prep.hash, false, pl.now
+	fields := cur.Fields()
+	return &plan{target: cur.Ref(), before: fields, after: fields, touched: []string{"password"}, version: cur.Version,
+		relBefore: map[string]any{"password": "set", "must_change": uc.MustChange},
+		relAfter:  map[string]any{"password": "changed", "must_change": false},
+		write: func(ctx context.Context) error {
+			if err := pl.tx.SaveUserCredential(ctx, &next); err != nil {
+				return err
+			}
+			// Every other session ends; the caller's own is replaced by a new one.
+			return pl.tx.DeleteSessions(ctx, cur.ID)
+		}}, nil
+}
+
+// userEnrolMFA starts (no code: a new secret, shown once as an otpauth URL) or confirms (a
+// code from the authenticator) a user's TOTP enrolment. Only the user enrols themselves.
+func (pl *planner) userEnrolMFA(ctx context.Context) (*plan, error) {
+	cur, err := pl.tx.User(ctx, pl.op.Target)
+	if err != nil {
+		return nil, err
+	}
+	if !pl.actor.IsUser(cur.ID) {
+		return nil, directory.Invalid("target", "an authenticator is enrolled by its owner")
+	}
+	uc, err := pl.tx.UserCredential(ctx, cur.ID)
+	if err != nil {
+		return nil, err
+	}
+	fields := cur.Fields()
+	next := uc
+	code := ""
+	if pl.op.MFA != nil {
+		code = pl.op.MFA.Code
+	}
+	if code == "" {
+		if uc.TOTPEnabled {
+			return nil, directory.Conflict("mfa", "an authenticator is enrolled already; a tier-0 admin removes it if it is lost")
+		}
+		secret, url, err := credential.NewTOTP(TOTPIssuer, cur.Username)
+		if err != nil {
+			return nil, err
+		}
+		next.TOTPSecret, next.TOTPEnabled, next.TOTPLastStep = secret, false, 0
+		return &plan{target: cur.Ref(), before: fields, after: fields, touched: []string{"mfa"}, version: cur.Version,
+			relAfter: map[string]any{"mfa": "totp enrolment started"},
+			issued:   &Issued{ID: "totp", Secret: url},
+			write:    func(ctx context.Context) error { return pl.tx.SaveUserCredential(ctx, &next) }}, nil
+	}
+	if uc.TOTPSecret == "" || uc.TOTPEnabled {
+		return nil, directory.Conflict("mfa", "there is no enrolment to confirm")
+	}
+	step, ok := credential.MatchTOTP(code, uc.TOTPSecret, pl.now, uint64(uc.TOTPLastStep))
+	if !ok {
+		return nil, directory.Invalid("code", "does not match the authenticator: check its clock and try the next code")
+	}
+	next.TOTPEnabled, next.TOTPLastStep = true, int64(step)
+	return &plan{target: cur.Ref(), before: fields, after: fields, touched: []string{"mfa"}, version: cur.Version,
+		relBefore: map[string]any{"mfa": "none"}, relAfter: map[string]any{"mfa": "totp"},
+		write: func(ctx context.Context) error { return pl.tx.SaveUserCredential(ctx, &next) }}, nil
+}
+
+// Sign-in actions, as audit events name them. A sign-in is not a change of the directory, but
+// every attempt, allowed or not, is evidence.
+const (
+	ActionSignIn         = "auth.sign_in"
+	ActionSignOut        = "auth.sign_out"
+	ActionSignOutAll     = "auth.sign_out_everywhere"
+	ActionStepUp         = "auth.step_up"
+	ActionForgotPassword = "auth.forgot_password"
+	ActionResetForgotten = "auth.reset_forgotten_password"
+	ActionVerifyIdentity = "user.verify_identity"
+)
+
+// RecordAuth writes the audit event of an authentication step (a sign-in, its failure, a
+// sign-out, a step-up, a verification sent) about user target, in a transaction of its own,
+// and returns its index. The event never holds a secret.
+func (p *Pipeline) RecordAuth(ctx context.Context, actor delegation.Actor, meta Meta, action string, target directory.Ref,
+	outcome audit.Outcome, reason, message string) (int64, error) {
+	ev := p.event(actor, meta, &Op{Action: delegation.Action(action)}, target, audit.Timestamp(p.now()))
+	ev.Outcome, ev.Reason, ev.Message = outcome, reason, message
+	if outcome == audit.Applied {
+		ev.Authority.Rule = "self"
+	}
+	return p.record(ctx, ev)
+}
+
+// ResetForgotten sets a password a user chose after proving, without signing in, that they
+// hold their recovery channel (a code sent to their email, and their authenticator when they
+// have one): the credential, the end of their sessions and the audit event, in one transaction.
+// newHash is the new password's hash (checked against the policy by the caller).
+func (p *Pipeline) ResetForgotten(ctx context.Context, meta Meta, user directory.User, newHash string) (int64, error) {
+	var idx int64
+	err := p.store.InTx(ctx, func(tx Tx) error {
+		uc, err := tx.UserCredential(ctx, user.ID)
+		if err != nil {
+			return err
+		}
+		now := audit.Timestamp(p.now())
+		uc.PasswordHash, uc.MustChange, uc.PasswordChanged = newHash, false, now
+		uc.FailedCount, uc.FailedSince, uc.LockedUntil = 0, time.Time{}, time.Time{}
+		if err := tx.SaveUserCredential(ctx, &uc); err != nil {
+			return err
+		}
+		if err := tx.DeleteSessions(ctx, user.ID); err != nil {
+			return err
+		}
+		if err := tx.DeleteVerification(ctx, user.ID, SelfVerification); err != nil {
+			return err
+		}
+		actor := delegation.Actor{Kind: delegation.ActorUser, ID: user.ID, Name: user.Username}
+		ev := p.event(actor, meta, &Op{Action: ActionResetForgotten}, user.Ref(), now)
+		ev.Outcome, ev.Authority.Rule = audit.Applied, "recovery"
+		ev.After = map[string]any{"password": "changed", "sessions": "ended"}
+		idx, err = tx.AppendEvent(ctx, ev)
+		return err
+	})
+	return idx, err
+}
+
+// SelfVerification is the actor ID under which a forgotten-password code is kept (the user
+// asked for it themselves).
+const SelfVerification = "self"
