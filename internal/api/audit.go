@@ -215,6 +215,15 @@ func (s *Server) getEvent(w http.ResponseWriter, r *http.Request) {
 // me answers who the caller is.
 func (s *Server) me(w http.ResponseWriter, r *http.Request) {
 	a := actor(r)
+	if a.Kind == delegation.ActorServiceAccount { // a service account's key: the account itself
+		sa, err := s.dir.ServiceAccount(r.Context(), directory.Ref{Kind: directory.KindServiceAccount, ID: a.ID})
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		written(w, http.StatusOK, "", sa.Version, viewServiceAccount(sa))
+		return
+	}
 	u, err := s.dir.User(r.Context(), directory.Ref{Kind: directory.KindUser, ID: a.ID})
 	if err != nil {
 		s.fail(w, r, err)

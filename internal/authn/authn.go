@@ -62,7 +62,13 @@ func (a *Authenticator) Authenticate(ctx context.Context, token string) (delegat
 		return delegation.Actor{}, credential.ErrBadToken
 	}
 	now := a.now()
-	if !t.Matches(secret) || !t.Active(now) || t.OwnerKind != string(directory.KindUser) {
+	if !t.Matches(secret) || !t.Active(now) {
+		return delegation.Actor{}, credential.ErrBadToken
+	}
+	if t.OwnerKind == string(directory.KindServiceAccount) {
+		return a.serviceAccount(ctx, t, now)
+	}
+	if t.OwnerKind != string(directory.KindUser) {
 		return delegation.Actor{}, credential.ErrBadToken
 	}
 	u, err := a.users.User(ctx, directory.Ref{Kind: directory.KindUser, ID: t.OwnerID})
@@ -81,6 +87,36 @@ func (a *Authenticator) Authenticate(ctx context.Context, token string) (delegat
 		}
 	}
 	return delegation.Actor{Kind: delegation.ActorUser, ID: u.ID, Name: u.Username}, nil
+}
+
+// serviceAccount resolves a service account's key to the account as the actor: it must be
+// active, like a user.
+func (a *Authenticator) serviceAccount(ctx context.Context, t credential.Token, now time.Time) (delegation.Actor, error) {
+	sas, ok := a.users.(ServiceAccounts)
+	if !ok {
+		return delegation.Actor{}, credential.ErrBadToken
+	}
+	sa, err := sas.ServiceAccount(ctx, directory.Ref{Kind: directory.KindServiceAccount, ID: t.OwnerID})
+	if err != nil {
+		if !errors.Is(err, directory.ErrNotFound) {
+			return delegation.Actor{}, err
+		}
+		return delegation.Actor{}, credential.ErrBadToken
+	}
+	if sa.Status != directory.StatusActive {
+		return delegation.Actor{}, credential.ErrBadToken
+	}
+	if now.Sub(t.LastUsed) > touchEvery {
+		if err := a.tokens.TouchToken(ctx, t.ID, now); err != nil {
+			a.log.WarnContext(ctx, "authn: record key use", "token_id", t.ID, "err", err)
+		}
+	}
+	return delegation.Actor{Kind: delegation.ActorServiceAccount, ID: sa.ID, Name: sa.Name}, nil
+}
+
+// ServiceAccounts looks up the service accounts that own API keys (the directory reader).
+type ServiceAccounts interface {
+	ServiceAccount(ctx context.Context, ref directory.Ref) (directory.ServiceAccount, error)
 }
 
 type actorKey struct{}

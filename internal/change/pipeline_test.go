@@ -178,7 +178,7 @@ func TestDenied(t *testing.T) {
 				res, err := w.p.Submit(w.ctx, a.actor, w.meta, op)
 				want := delegation.ReasonNotAuthorized
 				switch {
-				case a.name == "unknown user":
+				case a.name == "unknown user" || a.name == "service account": // no such account
 					want = delegation.ReasonActorInactive
 				case a.name == "plain user" && op.Action == delegation.GroupAddMember:
 					want = delegation.ReasonSelfEscalation // plain adds plain

@@ -37,14 +37,14 @@ type actorInfo struct {
 func decideFor(st *state, q *Question, now time.Time, who actorInfo, mine []string, gs []grant, sub *subject) Decision {
 	a := q.Actor
 	switch a.Kind {
-	case ActorUser:
+	case ActorUser, ActorServiceAccount: // a service account acts by its key, bounded by its own assignments
 	case ActorSystem: // a system actor is no directory object: it is always active, and bounded by its own assignments
 		who = actorInfo{known: true, status: directory.StatusActive}
 	default:
 		return Deny(ReasonNotAuthorized, "%s %s holds no roles", a.Kind, a.Name)
 	}
 	if !who.known || who.status != directory.StatusActive {
-		return Deny(ReasonActorInactive, "%s is not an active user", a.Name)
+		return Deny(ReasonActorInactive, "%s is not active", a.Name)
 	}
 	if d, denied := selfEscalation(q, a, mine, holdsTier0(gs) != nil); denied {
 		return d
