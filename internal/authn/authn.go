@@ -39,6 +39,9 @@ type Authenticator struct {
 	policy   credential.PasswordPolicy
 	cfg      Config
 	throttle *throttle
+
+	// Sign-in with an OpenID provider (WithOIDC); nil without.
+	oidc *oidcSignIn
 }
 
 // New returns an authenticator over the token store and the directory.

@@ -117,8 +117,9 @@ func SessionFrom(ctx context.Context) (*credential.Session, bool) {
 
 // restrictedPaths are what a restricted session may reach.
 var restrictedPaths = map[string][]string{
-	credential.RestrictChangePassword: {"/api/v1/me", "/api/v1/me/password", "/api/v1/auth/sign-out"},
-	credential.RestrictEnrolMFA:       {"/api/v1/me", "/api/v1/me/mfa", "/api/v1/me/mfa/confirm", "/api/v1/auth/sign-out", "/api/v1/me/password"},
+	credential.RestrictChangePassword: {"/api/v1/me", "/api/v1/me/password", "/api/v1/auth/sign-out", "/api/v1/auth/session"},
+	credential.RestrictEnrolMFA: {"/api/v1/me", "/api/v1/me/mfa", "/api/v1/me/mfa/confirm", "/api/v1/auth/sign-out", "/api/v1/me/password",
+		"/api/v1/auth/session"},
 }
 
 // authenticateSession resolves the session cookie of r, checks its timeouts, restriction and
