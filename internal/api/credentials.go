@@ -156,7 +156,7 @@ func (s *Server) sendVerification(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Deputy-Audit-Event", strconv.FormatInt(idx, 10))
-	httpx.WriteJSON(w, http.StatusAccepted, map[string]any{"channel": in.Channel, "expires": v.Expires.UTC(), "status": message})
+	httpx.WriteJSON(w, http.StatusOK, map[string]any{"channel": in.Channel, "expires": v.Expires.UTC(), "status": message})
 }
 
 type tokenListView struct {

@@ -94,6 +94,7 @@ func (e *env) kindCommand(k kindSpec) *cobra.Command {
 	case "user":
 		cmd.AddCommand(e.postCommand(k, f, "disable", "Disable a user: sign-in and API tokens stop working"),
 			e.postCommand(k, f, "enable", "Enable a disabled user"), e.tokenCommand(k, f))
+		cmd.AddCommand(e.credentialCommands(k, f)...)
 	case "group":
 		cmd.AddCommand(e.membersCommand(k, f), e.addMemberCommand(k, f), e.removeMemberCommand(k, f))
 	case "sa":

@@ -1,0 +1,96 @@
+package cli
+
+import (
+	"fmt"
+	"net/url"
+
+	"github.com/spf13/cobra"
+)
+
+var tokenCols = []column{{"ID", "id"}, {"NAME", "name"}, {"CREATED", "created"}, {"EXPIRES", "expires"}, {"LAST USED", "last_used"},
+	{"ACTIVE", "active"}}
+
+// credentialCommands are the user subcommands about credentials: tokens, resets, unlocks.
+func (e *env) credentialCommands(k kindSpec, f *clientFlags) []*cobra.Command {
+	tokens := &cobra.Command{
+		Use:   "tokens USER",
+		Short: "List a user's API tokens (never their secrets)",
+		Args:  exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := e.newClient(f)
+			if err != nil {
+				return err
+			}
+			var p page
+			if err := c.call(cmd.Context(), "GET", k.objectPath(args[0])+"/tokens", nil, nil, &p); err != nil {
+				return err
+			}
+			return c.printList(e, tokenCols, p.Items, "")
+		},
+	}
+	revoke := &cobra.Command{
+		Use:   "revoke-token USER ID",
+		Short: "Revoke one API token of a user (your own, or as a delegate with user.revoke_tokens)",
+		Args:  exactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := e.newClient(f)
+			if err != nil {
+				return err
+			}
+			if err := c.call(cmd.Context(), "DELETE", k.objectPath(args[0])+"/tokens/"+url.PathEscape(args[1]), nil, nil, nil); err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stdout, "revoked token %s of %s\n", args[1], args[0])
+			return nil
+		},
+	}
+	var code string
+	reset := &cobra.Command{
+		Use:   "reset-password USER",
+		Short: "Set a one-time temporary password (shown once; the user must change it at the next sign-in)",
+		Example: "  deputy user reset-password sally\n" +
+			"  deputy user verify sally --channel email    # when your role asks for the user's identity first\n" +
+			"  deputy user reset-password sally --code 123456",
+		Args: exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := e.newClient(f)
+			if err != nil {
+				return err
+			}
+			var body any
+			if code != "" {
+				body = map[string]string{"verification": code}
+			}
+			var obj map[string]any
+			if err := c.call(cmd.Context(), "POST", k.objectPath(args[0])+"/reset-password", nil, body, &obj); err != nil {
+				return err
+			}
+			if c.output == "json" {
+				return printJSON(e.stdout, obj)
+			}
+			fmt.Fprintf(e.stdout, "Temporary password for %s (shown once; it must be changed at the next sign-in):\n%s\n", obj["user"], obj["temporary_password"])
+			return nil
+		},
+	}
+	reset.Flags().StringVar(&code, "code", "", "the verification code the user read out")
+	var channel string
+	verify := &cobra.Command{
+		Use:   "verify USER",
+		Short: "Start an identity check before a reset: send the user a code by email, or ask for their authenticator's code",
+		Args:  exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := e.newClient(f)
+			if err != nil {
+				return err
+			}
+			var obj map[string]any
+			if err := c.call(cmd.Context(), "POST", k.objectPath(args[0])+"/verification", nil, map[string]string{"channel": channel}, &obj); err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stdout, "%s; ask %s for the code and pass it with --code (it expires at %s)\n", obj["status"], args[0], obj["expires"])
+			return nil
+		},
+	}
+	verify.Flags().StringVar(&channel, "channel", "email", "email or totp")
+	return []*cobra.Command{tokens, revoke, reset, verify, e.postCommand(k, f, "unlock", "Clear the lockout that failed sign-ins set")}
+}
