@@ -119,6 +119,23 @@ func TestSignIn(t *testing.T) {
 	if r := b2.do("GET", "/api/v1/me", nil); r.Status != 401 {
 		t.Fatalf("after sign-out: %d", r.Status)
 	}
+	// Session fixation: a session ID planted before sign-in is not the one sign-in gives, and
+	// is worth nothing.
+	b3 := e.browser()
+	planted := &http.Cookie{Name: "deputy_session", Value: strings.Repeat("ab", 32), Path: "/"}
+	u, _ := url.Parse(e.srv.URL)
+	b3.c.Jar.SetCookies(u, []*http.Cookie{planted})
+	b3.signIn("ursula", "correct horse battery staple", "")
+	for _, c := range b3.c.Jar.Cookies(u) {
+		if c.Name == "deputy_session" && c.Value == planted.Value {
+			t.Fatal("sign-in kept the planted session ID")
+		}
+	}
+	b4 := e.browser()
+	b4.c.Jar.SetCookies(u, []*http.Cookie{planted})
+	if r := b4.do("GET", "/api/v1/me", nil); r.Status != 401 {
+		t.Fatalf("the planted ID: %d", r.Status)
+	}
 	// Sign-ins and failures are audit events.
 	evs := e.events(url.Values{"action": {"auth.sign_in"}, "target": {"ursula"}})
 	if len(evs) < 2 {
