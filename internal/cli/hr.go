@@ -289,7 +289,7 @@ func opSymbol(action string) string {
 	switch verb {
 	case "create", "add_member", "assign", "enable":
 		return "+"
-	case "delete", "remove_member", "revoke", "disable":
+	case "delete", "remove_member", "revoke", "revoke_tokens", "disable":
 		return "-"
 	}
 	return "~"

@@ -507,9 +507,8 @@ func (pl *planner) stayer(p *Person, a *Account, pp *PersonPlan) {
 		pl.add(pp, change.Op{Action: delegation.RoleRevoke, Target: directory.Ref{Kind: directory.KindAssignment, ID: as.ID}},
 			"rule "+rule+" no longer gives role "+as.Role)
 	}
-	n := len(pp.Ops)
 	pl.grantBirthright(pp, b, held, heldAssign)
-	if len(pp.Ops) > n && len(pp.Changes) == 0 {
+	if len(pp.Ops) > 0 && len(pp.Changes) == 0 {
 		pp.Changes = append(pp.Changes, "birthright changed with the rules")
 	}
 	switch {
