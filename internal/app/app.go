@@ -45,6 +45,8 @@ type App struct {
 	Evidence *audit.Evidence
 	Log      *slog.Logger
 	registry *prometheus.Registry
+	// auth signs people in and authenticates requests; Handler serves it, PrepareOIDC adds OIDC.
+	auth *authn.Authenticator
 }
 
 // Open opens the configured database (migrating it) and builds the pipeline.
@@ -81,6 +83,8 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 	}
 	a := &App{Config: cfg, Store: st, Pipeline: p, Engine: engine, Log: log, registry: reg,
 		HR: &lifecycle.Service{Store: st, Applier: p, Config: p, Location: loc}}
+	a.auth = authn.New(st, st, log).WithSessions(st, p, engine, credential.PasswordPolicy{},
+		authn.Config{SecureCookie: cfg.TLSCert != "", MFAOptional: cfg.MFA == "optional"})
 	if err := a.openEvidence(ctx); err != nil {
 		st.Close()
 		return nil, err
@@ -113,18 +117,20 @@ func (a *App) openEvidence(ctx context.Context) error {
 // Close closes the store.
 func (a *App) Close() error { return a.Store.Close() }
 
+// AuthPatterns lists the sign-in routes the handler serves besides the API's.
+func (a *App) AuthPatterns() []string { return a.auth.Patterns() }
+
 // Handler returns the HTTP handler: the REST API, health and readiness probes, and metrics.
 func (a *App) Handler() http.Handler {
 	mux := http.NewServeMux()
-	auth := authn.New(a.Store, a.Store, a.Log).WithSessions(a.Store, a.Pipeline, a.Engine, credential.PasswordPolicy{},
-		authn.Config{SecureCookie: a.Config.TLSCert != "", MFAOptional: a.Config.MFA == "optional"})
+	auth := a.auth
 	srv := api.New(a.Pipeline, a.Engine, a.Store, a.Store, a.Store, a.Log).WithRequests(a.Store).WithHR(a.HR).WithCredentials(a.Store, auth.StepUp)
 	if a.Evidence != nil {
 		srv.WithEvidence(a.Evidence)
 	}
 	srv.WithKeys(a.Store)
 	srv.Register(mux, auth.Require)
-	auth.Register(mux, a.Pipeline)
+	auth.Register(mux, a.Pipeline) // OIDC's routes too: without OIDC they say so (auth/methods, 404 oidc_disabled)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -141,6 +147,26 @@ func (a *App) Handler() http.Handler {
 	mux.Handle("GET /metrics", promhttp.HandlerFor(a.registry, promhttp.HandlerOpts{Registry: a.registry}))
 	mux.HandleFunc("/", httpx.Fallback(mux, a.Log))
 	return httpx.Chain(mux, httpx.Observe(a.Log, httpx.NewMetrics(a.registry)), httpx.SecureHeaders)
+}
+
+// PrepareOIDC turns on OIDC sign-in when an issuer is configured. It discovers the provider; an
+// error (the provider unreachable, or not the issuer it says) means the server must not start.
+// It MUST run before Handler serves a request; Serve calls it first. Open does not, so that
+// init and break-glass recovery never depend on the identity provider.
+func (a *App) PrepareOIDC(ctx context.Context) error {
+	c := a.Config
+	if c.OIDCIssuer == "" {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if _, err := a.auth.WithOIDC(ctx, authn.OIDCConfig{Issuer: c.OIDCIssuer, ClientID: c.OIDCClientID,
+		ClientSecret: c.OIDCClientSecret, RedirectURL: c.OIDCRedirectURL, UsernameClaim: c.OIDCUsernameClaim}); err != nil {
+		a.Log.Error("oidc sign-in cannot start", "issuer", c.OIDCIssuer, "err", err)
+		return err
+	}
+	a.Log.Info("oidc sign-in on", "issuer", c.OIDCIssuer, "username_claim", c.OIDCUsernameClaim)
+	return nil
 }
 
 // PreparePolicies puts the approval policies in force: those of the policy file when one is
@@ -262,6 +288,10 @@ func (a *App) Listen() (net.Listener, error) {
 // lets requests in flight finish (up to the shutdown timeout) and returns. Every change that was
 // acknowledged is already committed, so stopping at any point loses nothing.
 func (a *App) Serve(ctx context.Context, l net.Listener) error {
+	if err := a.PrepareOIDC(ctx); err != nil {
+		l.Close()
+		return err
+	}
 	srv := &http.Server{
 		Handler:           a.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,

@@ -146,18 +146,6 @@ func flowKey(secret string) []byte {
 	return k
 }
 
-// RegisterOIDC adds the public routes GET /api/v1/auth/methods (which sign-in methods this
-// server offers), GET /api/v1/auth/oidc/start and GET /api/v1/auth/oidc/callback, and, behind
-// Require, GET /api/v1/auth/session (the caller's session and its CSRF token, which a client
-// signed in by a redirect has no other way to learn). Call it whether or not OIDC is on: without
-// it, start and callback answer 404 oidc_disabled.
-func (a *Authenticator) RegisterOIDC(mux *http.ServeMux) {
-	mux.HandleFunc("GET /api/v1/auth/methods", a.authMethods)
-	mux.HandleFunc("GET /api/v1/auth/oidc/start", a.oidcStart)
-	mux.HandleFunc("GET "+oidcCallbackPath, a.oidcCallback)
-	mux.Handle("GET /api/v1/auth/session", a.Require(http.HandlerFunc(a.currentSession)))
-}
-
 // authMethods says which sign-in methods a client may offer.
 func (a *Authenticator) authMethods(w http.ResponseWriter, r *http.Request) {
 	httpx.WriteJSON(w, http.StatusOK, map[string]bool{"password": a.sessions != nil, "oidc": a.oidc != nil})

@@ -48,7 +48,7 @@ func newOIDCFixture(t *testing.T, cfg Config) *oidcFixture {
 		ClientSecret: oc.ClientSecret, RedirectURL: srv.URL + oidcCallbackPath}); err != nil {
 		t.Fatalf("WithOIDC: %v", err)
 	}
-	f.auth.RegisterOIDC(mux)
+	f.auth.Register(mux, f.pipeline)
 	mux.Handle("GET /api/v1/me", f.auth.Require(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		a, _ := ActorFrom(r.Context())
 		io.WriteString(w, a.Name)
@@ -365,7 +365,7 @@ func TestOIDCMethodsAndDisabled(t *testing.T) {
 	f := newFixture(t)
 	f.auth.WithSessions(f.store, f.pipeline, nil, credential.PasswordPolicy{}, Config{MFAOptional: true})
 	mux := http.NewServeMux()
-	f.auth.RegisterOIDC(mux)
+	f.auth.Register(mux, f.pipeline)
 	for path, want := range map[string]string{
 		"/api/v1/auth/methods":    `{"oidc":false,"password":true}`,
 		"/api/v1/auth/oidc/start": "oidc_disabled",

@@ -25,19 +25,51 @@ type Submitter interface {
 var badCredentials = httpx.NewProblem(http.StatusUnauthorized, "bad_credentials",
 	"the username or password is not right, or the account cannot sign in now")
 
-// Register adds the sign-in routes to mux: the public ones as they are, the others behind
-// Require. sub submits self-service ops.
+// route is one sign-in route: its pattern, its handler, and whether it needs a signed-in caller.
+type route struct {
+	pattern string
+	handler http.HandlerFunc
+	auth    bool
+}
+
+// routes are the sign-in routes; sub submits self-service ops.
+func (a *Authenticator) routes(sub Submitter) []route {
+	return []route{
+		{"POST /api/v1/auth/sign-in", a.signIn, false},
+		{"POST /api/v1/auth/forgot-password", a.forgotPassword, false},
+		{"POST /api/v1/auth/reset-password", a.resetForgotten, false},
+		{"POST /api/v1/auth/sign-out", a.signOut, true},
+		{"POST /api/v1/auth/sign-out-everywhere", a.signOutEverywhere, true},
+		{"POST /api/v1/auth/step-up", a.stepUp, true},
+		{"POST /api/v1/me/password", func(w http.ResponseWriter, r *http.Request) { a.changePassword(w, r, sub) }, true},
+		{"POST /api/v1/me/mfa", func(w http.ResponseWriter, r *http.Request) { a.enrolMFA(w, r, sub, false) }, true},
+		{"POST /api/v1/me/mfa/confirm", func(w http.ResponseWriter, r *http.Request) { a.enrolMFA(w, r, sub, true) }, true},
+		{"GET /api/v1/auth/methods", a.authMethods, false},
+		{"GET /api/v1/auth/oidc/start", a.oidcStart, false},
+		{"GET " + oidcCallbackPath, a.oidcCallback, false},
+		{"GET /api/v1/auth/session", a.currentSession, true},
+	}
+}
+
+// Register adds the sign-in routes (passwords, sessions, self-service, OIDC) to mux: the
+// public ones as they are, the others behind Require.
 func (a *Authenticator) Register(mux *http.ServeMux, sub Submitter) {
-	mux.HandleFunc("POST /api/v1/auth/sign-in", a.signIn)
-	mux.HandleFunc("POST /api/v1/auth/forgot-password", a.forgotPassword)
-	mux.HandleFunc("POST /api/v1/auth/reset-password", a.resetForgotten)
-	auth := func(h http.HandlerFunc) http.Handler { return a.Require(h) }
-	mux.Handle("POST /api/v1/auth/sign-out", auth(a.signOut))
-	mux.Handle("POST /api/v1/auth/sign-out-everywhere", auth(a.signOutEverywhere))
-	mux.Handle("POST /api/v1/auth/step-up", auth(a.stepUp))
-	mux.Handle("POST /api/v1/me/password", auth(func(w http.ResponseWriter, r *http.Request) { a.changePassword(w, r, sub) }))
-	mux.Handle("POST /api/v1/me/mfa", auth(func(w http.ResponseWriter, r *http.Request) { a.enrolMFA(w, r, sub, false) }))
-	mux.Handle("POST /api/v1/me/mfa/confirm", auth(func(w http.ResponseWriter, r *http.Request) { a.enrolMFA(w, r, sub, true) }))
+	for _, r := range a.routes(sub) {
+		if r.auth {
+			mux.Handle(r.pattern, a.Require(r.handler))
+		} else {
+			mux.HandleFunc(r.pattern, r.handler)
+		}
+	}
+}
+
+// Patterns lists the patterns Register adds (the API contract's test checks them).
+func (a *Authenticator) Patterns() []string {
+	var out []string
+	for _, r := range a.routes(nil) {
+		out = append(out, r.pattern)
+	}
+	return out
 }
 
 // meta describes how an authentication request arrived.

@@ -70,6 +70,14 @@ type Config struct {
 	// TLSCert and TLSKey, both set, serve HTTPS (and mark session cookies Secure).
 	TLSCert string `json:"tls_cert"`
 	TLSKey  string `json:"tls_key"`
+	// OIDC sign-in, on when OIDCIssuer is set: the provider's issuer URL, this server's client ID
+	// and secret there, the callback URL registered with it (default BaseURL +
+	// /api/v1/auth/oidc/callback) and the ID-token claim that holds the Deputy username.
+	OIDCIssuer        string `json:"oidc_issuer"`
+	OIDCClientID      string `json:"oidc_client_id"`
+	OIDCClientSecret  string `json:"oidc_client_secret"`
+	OIDCRedirectURL   string `json:"oidc_redirect_url"`
+	OIDCUsernameClaim string `json:"oidc_username_claim"`
 	// MFA is "required" (the default: anyone who holds a role assignment enrols a second factor
 	// before their session may do anything else) or "optional".
 	MFA string `json:"mfa"`
@@ -111,6 +119,11 @@ var settings = []setting{
 	{"tls-cert", "DEPUTY_TLS_CERT", "", func(c *Config) *string { return &c.TLSCert }},
 	{"tls-key", "DEPUTY_TLS_KEY", "", func(c *Config) *string { return &c.TLSKey }},
 	{"mfa", "DEPUTY_MFA", "required", func(c *Config) *string { return &c.MFA }},
+	{"oidc-issuer", "DEPUTY_OIDC_ISSUER", "", func(c *Config) *string { return &c.OIDCIssuer }},
+	{"oidc-client-id", "DEPUTY_OIDC_CLIENT_ID", "", func(c *Config) *string { return &c.OIDCClientID }},
+	{"oidc-client-secret", "DEPUTY_OIDC_CLIENT_SECRET", "", func(c *Config) *string { return &c.OIDCClientSecret }},
+	{"oidc-redirect-url", "DEPUTY_OIDC_REDIRECT_URL", "", func(c *Config) *string { return &c.OIDCRedirectURL }},
+	{"oidc-username-claim", "DEPUTY_OIDC_USERNAME_CLAIM", "preferred_username", func(c *Config) *string { return &c.OIDCUsernameClaim }},
 	{"log-level", "DEPUTY_LOG_LEVEL", "info", func(c *Config) *string { return &c.LogLevel }},
 	{"log-format", "DEPUTY_LOG_FORMAT", "text", func(c *Config) *string { return &c.LogFormat }},
 }
@@ -141,6 +154,11 @@ var usage = map[string]string{
 	"tls-key":             "private key file (PEM) of --tls-cert (env DEPUTY_TLS_KEY)",
 	"mfa":                 "required (holders of a role assignment must enrol TOTP before anything else) or optional (env DEPUTY_MFA)",
 	"log-level":           "debug, info, warn or error (env DEPUTY_LOG_LEVEL)",
+	"oidc-issuer":         "issuer URL of the OpenID provider to sign in with; empty turns OIDC sign-in off (env DEPUTY_OIDC_ISSUER)",
+	"oidc-client-id":      "this server's client ID at the OpenID provider (env DEPUTY_OIDC_CLIENT_ID)",
+	"oidc-client-secret":  "its client secret; prefer the environment variable DEPUTY_OIDC_CLIENT_SECRET to this flag",
+	"oidc-redirect-url":   "callback URL registered at the provider (env DEPUTY_OIDC_REDIRECT_URL; default BASE-URL/api/v1/auth/oidc/callback)",
+	"oidc-username-claim": "ID-token claim that holds the Deputy username (env DEPUTY_OIDC_USERNAME_CLAIM)",
 	"log-format":          "text or json (env DEPUTY_LOG_FORMAT)",
 }
 
@@ -187,6 +205,9 @@ func Resolve(fs *pflag.FlagSet, getenv func(string) string) (Config, error) {
 	}
 	if c.CheckpointFile == "" {
 		c.CheckpointFile = filepath.Join(c.DataDir, "audit-checkpoints")
+	}
+	if c.OIDCIssuer != "" && c.OIDCRedirectURL == "" && c.BaseURL != "" {
+		c.OIDCRedirectURL = strings.TrimSuffix(c.BaseURL, "/") + "/api/v1/auth/oidc/callback"
 	}
 	c.ShutdownTimeout = 15 * time.Second
 	return c, c.Validate()
@@ -256,7 +277,48 @@ func (c Config) Validate() error {
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		errs = append(errs, fmt.Errorf("config: log-format %q: want text or json", c.LogFormat))
 	}
+	errs = append(errs, c.oidcErrors()...)
 	return errors.Join(errs...)
+}
+
+// oidcErrors checks the OIDC settings: with an issuer, a client ID and a redirect URL are
+// required, and both URLs must be https:// (http:// only to localhost, for a test provider).
+func (c Config) oidcErrors() []error {
+	var errs []error
+	for _, s := range [][2]string{{"oidc-issuer", c.OIDCIssuer}, {"oidc-redirect-url", c.OIDCRedirectURL}} {
+		if s[1] != "" && !secureURL(s[1]) {
+			errs = append(errs, fmt.Errorf("config: %s %q: want an https:// URL (http:// only to localhost or 127.0.0.1)", s[0], s[1]))
+		}
+	}
+	if c.OIDCIssuer == "" {
+		return errs
+	}
+	if c.OIDCClientID == "" {
+		errs = append(errs, errors.New("config: oidc-client-id: required with oidc-issuer"))
+	}
+	if c.OIDCRedirectURL == "" {
+		errs = append(errs, errors.New("config: oidc-redirect-url: required with oidc-issuer (or set base-url)"))
+	}
+	if c.OIDCUsernameClaim == "" {
+		errs = append(errs, errors.New("config: oidc-username-claim: required with oidc-issuer"))
+	}
+	return errs
+}
+
+// secureURL reports whether u is an https:// URL, or an http:// one to this machine.
+func secureURL(u string) bool {
+	pu, err := url.Parse(u)
+	if err != nil || pu.Host == "" || pu.User != nil {
+		return false
+	}
+	switch pu.Scheme {
+	case "https":
+		return true
+	case "http":
+		h := pu.Hostname()
+		return h == "localhost" || h == "127.0.0.1" || h == "::1"
+	}
+	return false
 }
 
 // Checkpoints parses CheckpointEvery and CheckpointInterval (empty means the defaults).
