@@ -71,7 +71,16 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 		return nil, err
 	}
 	gate := approval.NewGate(engine)
-	p := change.New(st, engine, log, change.WithObserver(observe), change.WithGate(gate))
+	limits, err := cfg.SignIn()
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	opts := []change.Option{change.WithObserver(observe), change.WithGate(gate)}
+	if limits.KeyMaxDays > 0 {
+		opts = append(opts, change.WithMaxKeyDays(limits.KeyMaxDays))
+	}
+	p := change.New(st, engine, log, opts...)
 	if err := p.LoadPolicies(ctx); err != nil {
 		st.Close()
 		return nil, err
@@ -84,7 +93,8 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 	a := &App{Config: cfg, Store: st, Pipeline: p, Engine: engine, Log: log, registry: reg,
 		HR: &lifecycle.Service{Store: st, Applier: p, Config: p, Location: loc}}
 	a.auth = authn.New(st, st, log).WithSessions(st, p, engine, credential.PasswordPolicy{},
-		authn.Config{SecureCookie: cfg.TLSCert != "", MFAOptional: cfg.MFA == "optional"})
+		authn.Config{SecureCookie: cfg.TLSCert != "", MFAOptional: cfg.MFA == "optional", IdleTimeout: limits.SessionIdle,
+			AbsoluteTimeout: limits.SessionMax, LockoutThreshold: limits.LockoutAfter, LockoutDuration: limits.LockoutFor})
 	if err := a.openEvidence(ctx); err != nil {
 		st.Close()
 		return nil, err

@@ -78,6 +78,14 @@ type Config struct {
 	OIDCClientSecret  string `json:"oidc_client_secret"`
 	OIDCRedirectURL   string `json:"oidc_redirect_url"`
 	OIDCUsernameClaim string `json:"oidc_username_claim"`
+	// Sign-in limits (Go durations and counts; empty: the defaults): sessions end after
+	// SessionIdle without use and SessionMax after sign-in; LockoutAfter failed sign-ins within
+	// 15 minutes lock an account for LockoutFor; service-account keys live at most KeyMaxDays.
+	SessionIdle  string `json:"session_idle"`
+	SessionMax   string `json:"session_max"`
+	LockoutAfter string `json:"lockout_after"`
+	LockoutFor   string `json:"lockout_for"`
+	KeyMaxDays   string `json:"key_max_days"`
 	// MFA is "required" (the default: anyone who holds a role assignment enrols a second factor
 	// before their session may do anything else) or "optional".
 	MFA string `json:"mfa"`
@@ -119,6 +127,11 @@ var settings = []setting{
 	{"tls-cert", "DEPUTY_TLS_CERT", "", func(c *Config) *string { return &c.TLSCert }},
 	{"tls-key", "DEPUTY_TLS_KEY", "", func(c *Config) *string { return &c.TLSKey }},
 	{"mfa", "DEPUTY_MFA", "required", func(c *Config) *string { return &c.MFA }},
+	{"session-idle", "DEPUTY_SESSION_IDLE", "30m", func(c *Config) *string { return &c.SessionIdle }},
+	{"session-max", "DEPUTY_SESSION_MAX", "12h", func(c *Config) *string { return &c.SessionMax }},
+	{"lockout-after", "DEPUTY_LOCKOUT_AFTER", "10", func(c *Config) *string { return &c.LockoutAfter }},
+	{"lockout-for", "DEPUTY_LOCKOUT_FOR", "15m", func(c *Config) *string { return &c.LockoutFor }},
+	{"key-max-days", "DEPUTY_KEY_MAX_DAYS", "366", func(c *Config) *string { return &c.KeyMaxDays }},
 	{"oidc-issuer", "DEPUTY_OIDC_ISSUER", "", func(c *Config) *string { return &c.OIDCIssuer }},
 	{"oidc-client-id", "DEPUTY_OIDC_CLIENT_ID", "", func(c *Config) *string { return &c.OIDCClientID }},
 	{"oidc-client-secret", "DEPUTY_OIDC_CLIENT_SECRET", "", func(c *Config) *string { return &c.OIDCClientSecret }},
@@ -152,6 +165,11 @@ var usage = map[string]string{
 	"hr-sweep":            "how often scheduled HR work runs: leavers at their end date, deletions after retention; 0 turns it off (env DEPUTY_HR_SWEEP)",
 	"tls-cert":            "certificate file (PEM) to serve HTTPS with; needs --tls-key (env DEPUTY_TLS_CERT)",
 	"tls-key":             "private key file (PEM) of --tls-cert (env DEPUTY_TLS_KEY)",
+	"session-idle":        "a session ends after this long without use (env DEPUTY_SESSION_IDLE)",
+	"session-max":         "and at the latest this long after sign-in (env DEPUTY_SESSION_MAX)",
+	"lockout-after":       "failed sign-ins within 15 minutes that lock an account (env DEPUTY_LOCKOUT_AFTER)",
+	"lockout-for":         "how long a lockout lasts before it lifts by itself (env DEPUTY_LOCKOUT_FOR)",
+	"key-max-days":        "the longest lifetime of a service account's API key, in days (env DEPUTY_KEY_MAX_DAYS)",
 	"mfa":                 "required (holders of a role assignment must enrol TOTP before anything else) or optional (env DEPUTY_MFA)",
 	"log-level":           "debug, info, warn or error (env DEPUTY_LOG_LEVEL)",
 	"oidc-issuer":         "issuer URL of the OpenID provider to sign in with; empty turns OIDC sign-in off (env DEPUTY_OIDC_ISSUER)",
@@ -261,6 +279,9 @@ func (c Config) Validate() error {
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		errs = append(errs, errors.New("config: tls-cert and tls-key go together"))
 	}
+	if _, err := c.SignIn(); err != nil {
+		errs = append(errs, err)
+	}
 	if c.MFA != "" && c.MFA != "required" && c.MFA != "optional" {
 		errs = append(errs, fmt.Errorf("config: mfa %q: want required or optional", c.MFA))
 	}
@@ -347,6 +368,46 @@ func (c Config) Sweep() (time.Duration, error) {
 		return 0, fmt.Errorf("config: approval-sweep %q: want a duration of at least 1s, such as 30s", c.ApprovalSweep)
 	}
 	return d, nil
+}
+
+// SignInLimits are the parsed sign-in settings (zero: the default).
+type SignInLimits struct {
+	SessionIdle, SessionMax, LockoutFor time.Duration
+	LockoutAfter, KeyMaxDays            int
+}
+
+// SignIn parses the sign-in settings.
+func (c Config) SignIn() (SignInLimits, error) {
+	var l SignInLimits
+	var errs []error
+	dur := func(name, v string, dst *time.Duration) {
+		if v == "" {
+			return
+		}
+		d, err := time.ParseDuration(v)
+		if err != nil || d < time.Minute {
+			errs = append(errs, fmt.Errorf("config: %s %q: want a duration of at least 1m", name, v))
+			return
+		}
+		*dst = d
+	}
+	num := func(name, v string, lo, hi int, dst *int) {
+		if v == "" {
+			return
+		}
+		n, err := strconv.Atoi(v)
+		if err != nil || n < lo || n > hi {
+			errs = append(errs, fmt.Errorf("config: %s %q: want a number from %d to %d", name, v, lo, hi))
+			return
+		}
+		*dst = n
+	}
+	dur("session-idle", c.SessionIdle, &l.SessionIdle)
+	dur("session-max", c.SessionMax, &l.SessionMax)
+	dur("lockout-for", c.LockoutFor, &l.LockoutFor)
+	num("lockout-after", c.LockoutAfter, 3, 1000, &l.LockoutAfter)
+	num("key-max-days", c.KeyMaxDays, 1, 3650, &l.KeyMaxDays)
+	return l, errors.Join(errs...)
 }
 
 // Timezone loads HRTimezone (empty means UTC).
