@@ -138,7 +138,7 @@ func (a *Authenticator) authenticateSession(r *http.Request, c *http.Cookie) (de
 		_ = a.sessions.DeleteSession(ctx, s.IDHash)
 		return delegation.Actor{}, nil, credential.ErrBadToken
 	}
-	if !safeMethod(r.Method) && subtle.ConstantTimeCompare([]byte(r.Header.Get(CSRFHeader)), []byte(s.CSRF)) != 1 {
+	if !safeMethod(r.Method) && !CSRFMatches(r.Header.Get(CSRFHeader), &s) {
 		return delegation.Actor{}, nil, httpx.NewProblem(http.StatusForbidden, "csrf", "a state-changing request on a session must carry its "+CSRFHeader+" header")
 	}
 	if s.Restricted != "" && !allowedRestricted(s.Restricted, r.URL.Path) {
@@ -159,6 +159,51 @@ func (a *Authenticator) authenticateSession(r *http.Request, c *http.Cookie) (de
 		}
 	}
 	return delegation.Actor{Kind: delegation.ActorUser, ID: u.ID, Name: u.Username}, &s, nil
+}
+
+// CSRFMatches reports, in constant time, whether token is the session's CSRF token.
+func CSRFMatches(token string, s *credential.Session) bool {
+	return token != "" && subtle.ConstantTimeCompare([]byte(token), []byte(s.CSRF)) == 1
+}
+
+// SessionOf resolves the session cookie of a request for the portal, which checks CSRF form
+// fields and restrictions itself: the session must exist, be within its timeouts and belong to
+// an active user; its use is recorded.
+func (a *Authenticator) SessionOf(r *http.Request) (delegation.Actor, *credential.Session, error) {
+	c, err := r.Cookie(SessionCookie)
+	if err != nil || c.Value == "" || a.sessions == nil {
+		return delegation.Actor{}, nil, credential.ErrBadToken
+	}
+	ctx := r.Context()
+	s, err := a.sessions.Session(ctx, credential.HashSessionID(c.Value))
+	if err != nil {
+		return delegation.Actor{}, nil, credential.ErrBadToken
+	}
+	now := a.now()
+	if !now.Before(s.Expires) || now.Sub(s.LastSeen) > a.cfg.IdleTimeout {
+		_ = a.sessions.DeleteSession(ctx, s.IDHash)
+		return delegation.Actor{}, nil, credential.ErrBadToken
+	}
+	u, err := a.users.User(ctx, directory.Ref{Kind: directory.KindUser, ID: s.UserID})
+	if err != nil || u.Status != directory.StatusActive {
+		_ = a.sessions.DeleteSession(ctx, s.IDHash)
+		return delegation.Actor{}, nil, credential.ErrBadToken
+	}
+	if now.Sub(s.LastSeen) > time.Minute {
+		_ = a.sessions.TouchSession(ctx, s.IDHash, now)
+	}
+	return delegation.Actor{Kind: delegation.ActorUser, ID: u.ID, Name: u.Username}, &s, nil
+}
+
+// SetSessionCookie writes the session cookie for the portal (an empty id clears it).
+func (a *Authenticator) SetSessionCookie(w http.ResponseWriter, id string, expires time.Time) {
+	a.setCookie(w, id, expires)
+}
+
+// EndSession ends one session (sign-out from the portal) and records it.
+func (a *Authenticator) EndSession(r *http.Request, actor delegation.Actor, s *credential.Session) {
+	_ = a.sessions.DeleteSession(r.Context(), s.IDHash)
+	_, _ = a.rec.RecordAuth(r.Context(), actor, meta(r), change.ActionSignOut, userRef(actor), audit.Applied, "", "")
 }
 
 func allowedRestricted(restriction, path string) bool {

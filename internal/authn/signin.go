@@ -104,39 +104,58 @@ type sessionView struct {
 // lifted automatically) and the client address (throttling), and all look alike to the caller;
 // a user who does not exist costs the same time as one who does.
 func (a *Authenticator) signIn(w http.ResponseWriter, r *http.Request) {
-	if a.sessions == nil {
-		httpx.WriteError(w, r, a.log, httpx.NewProblem(http.StatusNotFound, "not_found", "password sign-in is not enabled"))
-		return
-	}
-	ctx, m, now := r.Context(), meta(r), a.now()
-	if !a.throttle.allow(m.ClientAddr, now) {
-		httpx.WriteError(w, r, a.log, errThrottled)
-		return
-	}
 	var in signInInput
 	if err := httpx.Decode(w, r, &in); err != nil {
 		httpx.WriteError(w, r, a.log, err)
 		return
 	}
-	name := strings.TrimSpace(in.Username)
-	u, uerr := a.users.User(ctx, directory.ParseRef(directory.KindUser, name))
-	if uerr != nil || len(name) > 256 {
-		credential.DummyVerify(in.Password)
-		a.refuse(r, delegation.Actor{Kind: delegation.ActorUser, Name: safeName(name)}, directory.Ref{Kind: directory.KindUser, Name: safeName(name)},
-			"bad_credentials", "no such user")
-		httpx.WriteError(w, r, a.log, badCredentials)
-		return
-	}
-	actor := delegation.Actor{Kind: delegation.ActorUser, ID: u.ID, Name: u.Username}
-	uc, err := a.sessions.UserCredential(ctx, u.ID)
+	id, s, err := a.SignIn(r, in.Username, in.Password, in.TOTP)
 	if err != nil {
 		httpx.WriteError(w, r, a.log, err)
 		return
 	}
+	a.setCookie(w, id, s.Expires)
+	u, _ := a.users.User(r.Context(), directory.Ref{Kind: directory.KindUser, ID: s.UserID})
+	httpx.WriteJSON(w, http.StatusOK, sessionView{User: u.Username, Expires: s.Expires, CSRF: s.CSRF, MFA: !s.MFAAt.IsZero(),
+		Restricted: s.Restricted})
+}
+
+// Problem codes of SignIn that a client tells apart (all others are bad_credentials).
+var (
+	ErrMFARequired = httpx.NewProblem(http.StatusUnauthorized, "mfa_required", "enter the code from your authenticator (totp)")
+)
+
+// SignIn checks a username, password and (when enrolled) TOTP code and starts a session,
+// returning its ID (for the cookie) and the session. Every attempt is an audit event. Failures
+// count against the account (lockout after the threshold, lifted automatically) and the
+// client address (throttling), and all look alike (badCredentials); a user who does not exist
+// costs the same time as one who does. A right password without the code the account needs
+// answers ErrMFARequired.
+func (a *Authenticator) SignIn(r *http.Request, username, password, code string) (string, *credential.Session, error) {
+	if a.sessions == nil {
+		return "", nil, httpx.NewProblem(http.StatusNotFound, "not_found", "password sign-in is not enabled")
+	}
+	ctx, m, now := r.Context(), meta(r), a.now()
+	if !a.throttle.allow(m.ClientAddr, now) {
+		return "", nil, errThrottled
+	}
+	name := strings.TrimSpace(username)
+	u, uerr := a.users.User(ctx, directory.ParseRef(directory.KindUser, name))
+	if uerr != nil || len(name) > 256 {
+		credential.DummyVerify(password)
+		a.refuse(r, delegation.Actor{Kind: delegation.ActorUser, Name: safeName(name)}, directory.Ref{Kind: directory.KindUser, Name: safeName(name)},
+			"bad_credentials", "no such user")
+		return "", nil, badCredentials
+	}
+	actor := delegation.Actor{Kind: delegation.ActorUser, ID: u.ID, Name: u.Username}
+	uc, err := a.sessions.UserCredential(ctx, u.ID)
+	if err != nil {
+		return "", nil, err
+	}
 	var ok, rehash bool
 	if uc.PasswordHash == "" {
-		credential.DummyVerify(in.Password)
-	} else if ok, rehash, err = credential.VerifyPassword(in.Password, uc.PasswordHash); err != nil {
+		credential.DummyVerify(password)
+	} else if ok, rehash, err = credential.VerifyPassword(password, uc.PasswordHash); err != nil {
 		ok = false
 	}
 	reason := ""
@@ -147,13 +166,12 @@ func (a *Authenticator) signIn(w http.ResponseWriter, r *http.Request) {
 		reason = "bad_credentials"
 	case u.Status != directory.StatusActive:
 		reason = "not_active"
-	case uc.TOTPEnabled && in.TOTP == "":
+	case uc.TOTPEnabled && code == "":
 		// The password was right: say that a code is needed (this does not count as a failure).
 		a.refuse(r, actor, u.Ref(), "mfa_required", "password right; a TOTP code is needed")
-		httpx.WriteError(w, r, a.log, httpx.NewProblem(http.StatusUnauthorized, "mfa_required", "enter the code from your authenticator (totp)"))
-		return
+		return "", nil, ErrMFARequired
 	case uc.TOTPEnabled:
-		step, good := credential.MatchTOTP(in.TOTP, uc.TOTPSecret, now, uint64(uc.TOTPLastStep))
+		step, good := credential.MatchTOTP(code, uc.TOTPSecret, now, uint64(uc.TOTPLastStep))
 		if !good {
 			reason = "bad_mfa_code"
 		} else {
@@ -163,18 +181,16 @@ func (a *Authenticator) signIn(w http.ResponseWriter, r *http.Request) {
 	if reason != "" {
 		a.countFailure(r, &uc, reason == "bad_credentials" || reason == "bad_mfa_code", now)
 		a.refuse(r, actor, u.Ref(), reason, "")
-		httpx.WriteError(w, r, a.log, badCredentials)
-		return
+		return "", nil, badCredentials
 	}
 	if rehash {
-		if h, err := credential.HashPassword(in.Password, credential.DefaultArgon2); err == nil {
+		if h, err := credential.HashPassword(password, credential.DefaultArgon2); err == nil {
 			uc.PasswordHash = h // stronger parameters than it was stored with
 		}
 	}
 	uc.FailedCount, uc.FailedSince, uc.LockedUntil = 0, time.Time{}, time.Time{}
 	if err := a.sessions.SaveSignInState(ctx, &uc); err != nil {
-		httpx.WriteError(w, r, a.log, err)
-		return
+		return "", nil, err
 	}
 	restricted := ""
 	switch {
@@ -185,8 +201,7 @@ func (a *Authenticator) signIn(w http.ResponseWriter, r *http.Request) {
 	}
 	id, s, err := a.newSession(ctx, u, uc.TOTPEnabled, restricted, m.ClientAddr, m.UserAgent)
 	if err != nil {
-		httpx.WriteError(w, r, a.log, err)
-		return
+		return "", nil, err
 	}
 	how := "password"
 	if uc.TOTPEnabled {
@@ -198,8 +213,7 @@ func (a *Authenticator) signIn(w http.ResponseWriter, r *http.Request) {
 	if _, err := a.rec.RecordAuth(ctx, actor, m, change.ActionSignIn, u.Ref(), audit.Applied, "", how); err != nil {
 		a.log.ErrorContext(ctx, "authn: record sign-in", "err", err)
 	}
-	a.setCookie(w, id, s.Expires)
-	httpx.WriteJSON(w, http.StatusOK, sessionView{User: u.Username, Expires: s.Expires, CSRF: s.CSRF, MFA: uc.TOTPEnabled, Restricted: restricted})
+	return id, s, nil
 }
 
 // countFailure counts a failed attempt against the account (when it was a wrong secret) and
