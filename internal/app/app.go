@@ -31,6 +31,7 @@ import (
 	"github.com/deputy-iam/deputy/internal/lifecycle"
 	"github.com/deputy-iam/deputy/internal/notify"
 	"github.com/deputy-iam/deputy/internal/store"
+	"github.com/deputy-iam/deputy/internal/web"
 )
 
 // App is a running Deputy: its store, its pipeline and what serves them.
@@ -141,6 +142,12 @@ func (a *App) Handler() http.Handler {
 	srv.WithKeys(a.Store)
 	srv.Register(mux, auth.Require)
 	auth.Register(mux, a.Pipeline) // OIDC's routes too: without OIDC they say so (auth/methods, 404 oidc_disabled)
+	portal, err := web.New(web.Deps{Auth: auth, Pipeline: a.Pipeline, Authz: a.Engine, Dir: a.Store, Deleg: a.Store,
+		Requests: a.Store, Audit: a.Store, Memberships: a.Store, Log: a.Log})
+	if err != nil {
+		panic(fmt.Sprintf("portal templates: %v", err)) // embedded: a broken template is a build defect
+	}
+	portal.Register(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})

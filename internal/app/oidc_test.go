@@ -66,8 +66,10 @@ func TestServeWithOIDC(t *testing.T) {
 		t.Fatalf("methods: %d %s", code, body)
 	}
 	op.QueueUser(&mockoidc.MockUser{Subject: "s-admin", PreferredUsername: "admin"})
-	if code, body := get("/api/v1/auth/oidc/start"); code != 404 { // "/" is no route of the API
-		t.Fatalf("sign-in ended at %d %s, want the API's 404 for /", code, body)
+	// The sign-in ends at the portal, which sends a session that must enrol a second factor to
+	// that page.
+	if code, body := get("/api/v1/auth/oidc/start"); code != 200 || !strings.Contains(body, "authenticator") {
+		t.Fatalf("sign-in ended at %d %s, want the portal's authenticator page", code, body)
 	}
 	// The first admin holds tier-0 and has no second factor: the session may only enrol one.
 	code, body := get("/api/v1/auth/session")

@@ -422,13 +422,8 @@ func (a *Authenticator) enrolMFA(w http.ResponseWriter, r *http.Request, sub Sub
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// forgotPassword sends a one-time code to the user's recovery address (their email) when the
-// account exists and may sign in, and answers the same whatever the case.
+// forgotPassword is the JSON form of ForgotPassword.
 func (a *Authenticator) forgotPassword(w http.ResponseWriter, r *http.Request) {
-	if a.sessions == nil {
-		httpx.WriteError(w, r, a.log, httpx.NewProblem(http.StatusNotFound, "not_found", "password sign-in is not enabled"))
-		return
-	}
 	var in struct {
 		Username string `json:"username"`
 	}
@@ -436,41 +431,45 @@ func (a *Authenticator) forgotPassword(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, r, a.log, err)
 		return
 	}
-	if !a.throttle.allow(httpx.ClientAddr(r), a.now()) {
-		httpx.WriteError(w, r, a.log, errThrottled)
+	if err := a.ForgotPassword(r, in.Username); err != nil {
+		httpx.WriteError(w, r, a.log, err)
 		return
 	}
-	generic := map[string]string{"status": "if the account exists and has a recovery address, a code was sent to it"}
-	u, err := a.users.User(r.Context(), directory.ParseRef(directory.KindUser, strings.TrimSpace(in.Username)))
+	httpx.WriteJSON(w, http.StatusAccepted, map[string]string{"status": "if the account exists and has a recovery address, a code was sent to it"})
+}
+
+// ForgotPassword sends a one-time code to the user's recovery address (their email) when the
+// account exists and may sign in. It answers the same (nil) whatever the case; an error is a
+// throttle or an infrastructure failure.
+func (a *Authenticator) ForgotPassword(r *http.Request, username string) error {
+	if a.sessions == nil {
+		return httpx.NewProblem(http.StatusNotFound, "not_found", "password sign-in is not enabled")
+	}
+	if !a.throttle.allow(httpx.ClientAddr(r), a.now()) {
+		return errThrottled
+	}
+	u, err := a.users.User(r.Context(), directory.ParseRef(directory.KindUser, strings.TrimSpace(username)))
 	if err != nil || u.Status != directory.StatusActive || u.Email == "" {
-		httpx.WriteJSON(w, http.StatusAccepted, generic)
-		return
+		return nil
 	}
 	code, hash := credential.NewCode()
 	v := &credential.Verification{UserID: u.ID, ActorID: change.SelfVerification, CodeHash: hash, Channel: "email",
 		Expires: a.now().Add(15 * time.Minute)}
 	if err := a.sessions.SaveVerification(r.Context(), v); err != nil {
-		httpx.WriteError(w, r, a.log, err)
-		return
+		return err
 	}
 	if err := a.rec.Notify(r.Context(), change.Notification{Kind: "password_recovery", To: []string{u.ID},
 		Subject: "Your Deputy password reset code", Body: "Your code is " + code + ". It expires in 15 minutes. " +
 			"If you did not ask for it, ignore this message."}); err != nil {
-		httpx.WriteError(w, r, a.log, err)
-		return
+		return err
 	}
 	actor := delegation.Actor{Kind: delegation.ActorUser, ID: u.ID, Name: u.Username}
 	_, _ = a.rec.RecordAuth(r.Context(), actor, meta(r), change.ActionForgotPassword, u.Ref(), audit.Applied, "", "a code was sent to the recovery address")
-	httpx.WriteJSON(w, http.StatusAccepted, generic)
+	return nil
 }
 
-// resetForgotten sets a new password with the code sent by forgotPassword (and a TOTP code
-// when the user has an authenticator). Every failure answers alike.
+// resetForgotten is the JSON form of ResetForgotten.
 func (a *Authenticator) resetForgotten(w http.ResponseWriter, r *http.Request) {
-	if a.sessions == nil {
-		httpx.WriteError(w, r, a.log, httpx.NewProblem(http.StatusNotFound, "not_found", "password sign-in is not enabled"))
-		return
-	}
 	var in struct {
 		Username    string `json:"username"`
 		Code        string `json:"code"`
@@ -481,54 +480,59 @@ func (a *Authenticator) resetForgotten(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, r, a.log, err)
 		return
 	}
-	now := a.now()
-	if !a.throttle.allow(httpx.ClientAddr(r), now) {
-		httpx.WriteError(w, r, a.log, errThrottled)
-		return
-	}
-	bad := httpx.NewProblem(http.StatusBadRequest, "bad_recovery", "the code is not right or has expired: ask for a new one")
-	ctx := r.Context()
-	u, err := a.users.User(ctx, directory.ParseRef(directory.KindUser, strings.TrimSpace(in.Username)))
-	if err != nil || u.Status != directory.StatusActive {
-		httpx.WriteError(w, r, a.log, bad)
-		return
-	}
-	v, err := a.sessions.Verification(ctx, u.ID, change.SelfVerification)
-	if err != nil || !now.Before(v.Expires) || v.Attempts >= 5 {
-		httpx.WriteError(w, r, a.log, bad)
-		return
-	}
-	uc, err := a.sessions.UserCredential(ctx, u.ID)
-	if err != nil {
-		httpx.WriteError(w, r, a.log, err)
-		return
-	}
-	good := credential.HashSessionID(strings.TrimSpace(in.Code)) == v.CodeHash
-	if good && uc.TOTPEnabled {
-		_, good = credential.MatchTOTP(in.TOTP, uc.TOTPSecret, now, uint64(uc.TOTPLastStep))
-	}
-	actor := delegation.Actor{Kind: delegation.ActorUser, ID: u.ID, Name: u.Username}
-	if !good {
-		v.Attempts++
-		_ = a.sessions.SaveVerification(ctx, &v)
-		_, _ = a.rec.RecordAuth(ctx, actor, meta(r), change.ActionResetForgotten, u.Ref(), audit.Denied, "bad_recovery", "")
-		httpx.WriteError(w, r, a.log, bad)
-		return
-	}
-	if err := a.policy.Check(in.NewPassword, u.Username, u.GivenName, u.FamilyName, u.Email); err != nil {
-		httpx.WriteError(w, r, a.log, directory.Invalid("new_password", "%v", err))
-		return
-	}
-	h, err := credential.HashPassword(in.NewPassword, credential.DefaultArgon2)
-	if err != nil {
-		httpx.WriteError(w, r, a.log, err)
-		return
-	}
-	idx, err := a.rec.ResetForgotten(ctx, meta(r), u, h)
+	idx, err := a.ResetForgotten(r, in.Username, in.Code, in.TOTP, in.NewPassword)
 	if err != nil {
 		httpx.WriteError(w, r, a.log, err)
 		return
 	}
 	w.Header().Set("Deputy-Audit-Event", strconv.FormatInt(idx, 10))
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// ErrBadRecovery is every failed recovery's answer.
+var ErrBadRecovery = httpx.NewProblem(http.StatusBadRequest, "bad_recovery", "the code is not right or has expired: ask for a new one")
+
+// ResetForgotten sets a new password with the code ForgotPassword sent (and a TOTP code when
+// the user has an authenticator), returning the audit event. Every failed proof answers
+// ErrBadRecovery; a password the policy refuses is a field error on new_password.
+func (a *Authenticator) ResetForgotten(r *http.Request, username, code, totp, newPassword string) (int64, error) {
+	if a.sessions == nil {
+		return 0, httpx.NewProblem(http.StatusNotFound, "not_found", "password sign-in is not enabled")
+	}
+	now := a.now()
+	if !a.throttle.allow(httpx.ClientAddr(r), now) {
+		return 0, errThrottled
+	}
+	ctx := r.Context()
+	u, err := a.users.User(ctx, directory.ParseRef(directory.KindUser, strings.TrimSpace(username)))
+	if err != nil || u.Status != directory.StatusActive {
+		return 0, ErrBadRecovery
+	}
+	v, err := a.sessions.Verification(ctx, u.ID, change.SelfVerification)
+	if err != nil || !now.Before(v.Expires) || v.Attempts >= 5 {
+		return 0, ErrBadRecovery
+	}
+	uc, err := a.sessions.UserCredential(ctx, u.ID)
+	if err != nil {
+		return 0, err
+	}
+	good := credential.HashSessionID(strings.TrimSpace(code)) == v.CodeHash
+	if good && uc.TOTPEnabled {
+		_, good = credential.MatchTOTP(totp, uc.TOTPSecret, now, uint64(uc.TOTPLastStep))
+	}
+	actor := delegation.Actor{Kind: delegation.ActorUser, ID: u.ID, Name: u.Username}
+	if !good {
+		v.Attempts++
+		_ = a.sessions.SaveVerification(ctx, &v)
+		_, _ = a.rec.RecordAuth(ctx, actor, meta(r), change.ActionResetForgotten, u.Ref(), audit.Denied, "bad_recovery", "")
+		return 0, ErrBadRecovery
+	}
+	if err := a.policy.Check(newPassword, u.Username, u.GivenName, u.FamilyName, u.Email); err != nil {
+		return 0, directory.Invalid("new_password", "%v", err)
+	}
+	h, err := credential.HashPassword(newPassword, credential.DefaultArgon2)
+	if err != nil {
+		return 0, err
+	}
+	return a.rec.ResetForgotten(ctx, meta(r), u, h)
 }

@@ -172,3 +172,9 @@ func (u *User) Get(attr string) (any, bool) {
 	}
 	return nil, false
 }
+
+// DirectMembership is a group an object is a direct member of, and why.
+type DirectMembership struct {
+	Group      Ref
+	Provenance Provenance
+}

@@ -211,3 +211,28 @@ func (c *conn) resolve(ctx context.Context, ref directory.Ref) (directory.Ref, e
 	}
 	return out, nil
 }
+
+// DirectMemberships lists the groups member is a direct member of, with the provenance of each
+// membership, by group name.
+func (c *conn) DirectMemberships(ctx context.Context, member directory.Ref) ([]directory.DirectMembership, error) {
+	var out []directory.DirectMembership
+	err := c.eachRow(ctx, `SELECT g.id, g.name, gm.source, gm.source_id, gm.added_by_type, gm.added_by_id, gm.added_by_name, gm.added_at
+		FROM group_members gm JOIN groups g ON g.id = gm.group_id WHERE gm.member_id = ? ORDER BY g.name_key`, func(r rowScanner) error {
+		var (
+			m      directory.DirectMembership
+			byKind string
+			at     int64
+		)
+		if err := r.Scan(&m.Group.ID, &m.Group.Name, &m.Provenance.Source, &m.Provenance.SourceID, &byKind, &m.Provenance.By.ID,
+			&m.Provenance.By.Name, &at); err != nil {
+			return err
+		}
+		m.Group.Kind, m.Provenance.By.Kind, m.Provenance.At = directory.KindGroup, directory.Kind(byKind), fromMicros(at)
+		out = append(out, m)
+		return nil
+	}, member.ID)
+	if err != nil {
+		return nil, fmt.Errorf("store: memberships of %s: %w", member.Key(), err)
+	}
+	return out, nil
+}

@@ -1,0 +1,431 @@
+package web
+
+import (
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/deputy-iam/deputy/internal/approval"
+	"github.com/deputy-iam/deputy/internal/audit"
+	"github.com/deputy-iam/deputy/internal/authn"
+	"github.com/deputy-iam/deputy/internal/change"
+	"github.com/deputy-iam/deputy/internal/delegation"
+	"github.com/deputy-iam/deputy/internal/directory"
+	"github.com/deputy-iam/deputy/internal/filter"
+)
+
+// meta describes a portal request for the audit record.
+func meta(r *http.Request) change.Meta {
+	ua := r.UserAgent()
+	if len(ua) > 256 {
+		ua = ua[:256]
+	}
+	return change.Meta{Transport: audit.TransportPortal, ClientAddr: clientAddr(r), UserAgent: ua}
+}
+
+func clientAddr(r *http.Request) string {
+	host := r.RemoteAddr
+	if i := strings.LastIndexByte(host, ':'); i > 0 {
+		host = host[:i]
+	}
+	return strings.Trim(host, "[]")
+}
+
+// localPath keeps a "next" address on this site.
+func localPath(p string) string {
+	if !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || strings.HasPrefix(p, "/\\") {
+		return "/"
+	}
+	return p
+}
+
+func (s *Server) signInPage(w http.ResponseWriter, r *http.Request) {
+	c := &ctx{w: w, r: r}
+	s.render(c, http.StatusOK, "sign-in", "Sign in", map[string]any{"Next": localPath(r.URL.Query().Get("next"))}, nil)
+}
+
+// signIn signs in with a password (and a TOTP code when the account has one).
+func (s *Server) signIn(w http.ResponseWriter, r *http.Request) {
+	c := &ctx{w: w, r: r}
+	next := localPath(r.PostFormValue("next"))
+	id, sess, err := s.Auth.SignIn(r, r.PostFormValue("username"), r.PostFormValue("password"), r.PostFormValue("totp"))
+	if err != nil {
+		msg := "The username or password is not right, or the account cannot sign in now."
+		switch {
+		case err == authn.ErrMFARequired:
+			msg = "Enter the code from your authenticator app too."
+		case strings.Contains(err.Error(), "too many"):
+			msg = "Too many attempts from here: wait a minute."
+		}
+		s.render(c, http.StatusUnauthorized, "sign-in", "Sign in", map[string]any{"Next": next, "Error": msg,
+			"Username": r.PostFormValue("username"), "NeedCode": err == authn.ErrMFARequired}, nil)
+		return
+	}
+	s.Auth.SetSessionCookie(w, id, sess.Expires)
+	if sess.Restricted != "" {
+		next = "/password"
+	}
+	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+func (s *Server) signOut(c *ctx) {
+	s.Auth.EndSession(c.r, c.me, c.session)
+	s.Auth.SetSessionCookie(c.w, "", c.session.Expires)
+	http.Redirect(c.w, c.r, "/sign-in", http.StatusSeeOther)
+}
+
+func (s *Server) passwordPage(c *ctx) {
+	s.render(c, http.StatusOK, "password", "Change your password", map[string]any{"Required": c.session.Restricted != ""}, nil)
+}
+
+// changePassword changes the signed-in person's password; every session ends, so they sign in
+// again with it.
+func (s *Server) changePassword(c *ctx) {
+	if c.r.PostFormValue("new_password") != c.r.PostFormValue("confirm") {
+		s.render(c, http.StatusUnprocessableEntity, "password", "Change your password",
+			map[string]any{"Error": "The two new passwords differ.", "Required": c.session.Restricted != ""}, nil)
+		return
+	}
+	_, err := s.Pipeline.Submit(c.r.Context(), c.me, meta(c.r), change.Op{Action: delegation.UserChangePassword,
+		Target: directory.Ref{Kind: directory.KindUser, ID: c.me.ID, Name: c.me.Name},
+		Password: &change.PasswordChange{Current: c.r.PostFormValue("current_password"), New: c.r.PostFormValue("new_password")}})
+	if err != nil {
+		s.render(c, http.StatusUnprocessableEntity, "password", "Change your password",
+			map[string]any{"Error": strings.TrimPrefix(err.Error(), "invalid input: "), "Required": c.session.Restricted != ""}, nil)
+		return
+	}
+	s.Auth.SetSessionCookie(c.w, "", c.session.Expires)
+	http.Redirect(c.w, c.r, "/sign-in?done="+url.QueryEscape("Password changed: sign in with the new one."), http.StatusSeeOther)
+}
+
+// home is the person's tasks: requests waiting for them, their own requests, break-glass
+// changes to review (tier-0), and what changed in their scope lately.
+func (s *Server) home(c *ctx) {
+	ctx := c.r.Context()
+	waiting, err := s.Requests.Requests(ctx, approval.Query{Approver: c.me.ID, Limit: 20})
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	mine, err := s.Requests.Requests(ctx, approval.Query{Requester: c.me.ID, Limit: 20})
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	data := map[string]any{"Waiting": waiting, "Mine": mine, "Grants": s.Authz.Grants(c.me.ID)}
+	for _, g := range s.Authz.Grants(c.me.ID) {
+		if g.Role.Name == delegation.RoleTier0 {
+			glass, err := s.Requests.Requests(ctx, approval.Query{State: approval.Unreviewed, Limit: 20})
+			if err != nil {
+				s.fail(c, err)
+				return
+			}
+			data["BreakGlass"] = glass
+		}
+	}
+	s.render(c, http.StatusOK, "home", "Home", data, nil)
+}
+
+// users searches the users the person may see.
+func (s *Server) users(c *ctx) {
+	q := directory.ListQuery{Limit: 50, Cursor: c.r.URL.Query().Get("cursor")}
+	term := strings.TrimSpace(c.r.URL.Query().Get("q"))
+	if term != "" {
+		quoted := strconv.Quote(term)
+		e, err := filter.Parse("username sw "+quoted+" or display_name co "+quoted+" or email sw "+quoted, directory.UserSchema)
+		if err != nil {
+			s.fail(c, directory.Invalid("q", "%v", err))
+			return
+		}
+		q.Filter = e
+	}
+	all, vis := s.Authz.Visibility(c.me, directory.KindUser)
+	switch {
+	case all:
+	case vis == nil:
+		s.render(c, http.StatusOK, "users", "People", map[string]any{"Query": term, "None": true}, nil)
+		return
+	case q.Filter == nil:
+		q.Filter = vis
+	default:
+		q.Filter = &filter.And{Left: vis, Right: q.Filter}
+	}
+	page, err := s.Dir.ListUsers(c.r.Context(), q)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	s.render(c, http.StatusOK, "users", "People", map[string]any{"Query": term, "Page": page}, nil)
+}
+
+// userActions are the actions a user page may offer.
+var userActions = []delegation.Action{delegation.DirectoryRead, delegation.UserResetPassword, delegation.UserUnlock,
+	delegation.UserDisable, delegation.UserEnable, delegation.UserUpdate, delegation.UserRevokeTokens}
+
+// user shows a person: profile, groups and why, assignments, recent events, and only the
+// actions the viewer may take.
+func (s *Server) user(c *ctx) {
+	ctx := c.r.Context()
+	u, err := s.Dir.User(ctx, directory.ParseRef(directory.KindUser, c.r.PathValue("user")))
+	if err != nil {
+		s.fail(c, directory.NotFound(directory.KindUser, c.r.PathValue("user")))
+		return
+	}
+	allowed := s.Authz.Allowed(ctx, c.me, delegation.Object{Ref: u.Ref(), Fields: u.Fields()}, userActions)
+	if len(allowed) == 0 || allowed[0] != delegation.DirectoryRead {
+		s.fail(c, directory.NotFound(directory.KindUser, c.r.PathValue("user"))) // not theirs to see: as if it did not exist
+		return
+	}
+	groups, err := s.Memberships.DirectMemberships(ctx, u.Ref())
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	as, err := s.Deleg.Assignments(ctx, "", u.ID, "", 100)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	evs, _, err := s.Audit.Events(ctx, audit.Query{Target: u.ID, Limit: 10})
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	s.render(c, http.StatusOK, "user", u.Username, map[string]any{"User": u, "Groups": groups, "Assignments": as,
+		"Events": evs, "Allowed": allowed, "Temp": ""}, nil)
+}
+
+// userAction runs one of the user page's actions.
+func (s *Server) userAction(c *ctx) {
+	target := directory.ParseRef(directory.KindUser, c.r.PathValue("user"))
+	op := change.Op{Target: target, Justification: strings.TrimSpace(c.r.PostFormValue("justification"))}
+	switch c.r.PathValue("action") {
+	case "reset-password":
+		op.Action, op.Reset = delegation.UserResetPassword, &change.ResetInput{Verification: strings.TrimSpace(c.r.PostFormValue("code"))}
+	case "unlock":
+		op.Action = delegation.UserUnlock
+	case "disable":
+		op.Action = delegation.UserDisable
+	case "enable":
+		op.Action = delegation.UserEnable
+	default:
+		s.fail(c, directory.NotFound("action", c.r.PathValue("action")))
+		return
+	}
+	res, err := s.Pipeline.Submit(c.r.Context(), c.me, meta(c.r), op)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	if res.Credential != nil && op.Action == delegation.UserResetPassword {
+		s.render(c, http.StatusOK, "temporary", "Temporary password", map[string]any{"User": res.Target.Name,
+			"Password": res.Credential.Secret}, nil)
+		return
+	}
+	http.Redirect(c.w, c.r, "/users/"+url.PathEscape(res.Target.Name)+"?done="+url.QueryEscape("Done: "+strings.ReplaceAll(string(op.Action), "_", " ")), http.StatusSeeOther)
+}
+
+// group shows a group's owners and members (with why each is there) and the membership actions
+// the viewer may take.
+func (s *Server) group(c *ctx) {
+	ctx := c.r.Context()
+	g, err := s.Dir.Group(ctx, directory.ParseRef(directory.KindGroup, c.r.PathValue("group")))
+	if err != nil {
+		s.fail(c, directory.NotFound(directory.KindGroup, c.r.PathValue("group")))
+		return
+	}
+	allowed := s.Authz.Allowed(ctx, c.me, delegation.Object{Ref: g.Ref(), Fields: g.Fields()},
+		[]delegation.Action{delegation.DirectoryRead, delegation.GroupAddMember, delegation.GroupRemoveMember})
+	if len(allowed) == 0 || allowed[0] != delegation.DirectoryRead {
+		s.fail(c, directory.NotFound(directory.KindGroup, c.r.PathValue("group")))
+		return
+	}
+	members, err := s.Dir.Members(ctx, g.Ref(), directory.ListQuery{Limit: 200})
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	s.render(c, http.StatusOK, "group", g.Name, map[string]any{"Group": g, "Members": members.Items, "Allowed": allowed}, nil)
+}
+
+func (s *Server) addMember(c *ctx) {
+	group := c.r.PathValue("group")
+	_, err := s.Pipeline.Submit(c.r.Context(), c.me, meta(c.r), change.Op{Action: delegation.GroupAddMember,
+		Target: directory.ParseRef(directory.KindGroup, group), Member: strings.TrimSpace(c.r.PostFormValue("member")),
+		Justification: strings.TrimSpace(c.r.PostFormValue("justification"))})
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	http.Redirect(c.w, c.r, "/groups/"+url.PathEscape(group)+"?done="+url.QueryEscape("Member added"), http.StatusSeeOther)
+}
+
+func (s *Server) removeMember(c *ctx) {
+	group := c.r.PathValue("group")
+	_, err := s.Pipeline.Submit(c.r.Context(), c.me, meta(c.r), change.Op{Action: delegation.GroupRemoveMember,
+		Target: directory.ParseRef(directory.KindGroup, group), Member: c.r.PathValue("member"),
+		Justification: strings.TrimSpace(c.r.PostFormValue("justification"))})
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	http.Redirect(c.w, c.r, "/groups/"+url.PathEscape(group)+"?done="+url.QueryEscape("Member removed"), http.StatusSeeOther)
+}
+
+// requests is the approvals inbox: waiting for me, and mine.
+func (s *Server) requests(c *ctx) {
+	ctx := c.r.Context()
+	waiting, err := s.Requests.Requests(ctx, approval.Query{Approver: c.me.ID, Limit: 100})
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	mine, err := s.Requests.Requests(ctx, approval.Query{Requester: c.me.ID, Limit: 100})
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	s.render(c, http.StatusOK, "requests", "Approvals", map[string]any{"Waiting": waiting, "Mine": mine}, nil)
+}
+
+// request shows one request: the change as a readable diff (the event that parked it), its
+// stages, the decisions, and approve/reject when the viewer may decide.
+func (s *Server) request(c *ctx) {
+	ctx := c.r.Context()
+	req, err := s.Requests.Request(ctx, c.r.PathValue("id"))
+	if err != nil {
+		s.fail(c, directory.NotFound(directory.KindRequest, c.r.PathValue("id")))
+		return
+	}
+	visible := req.Requester.ID == c.me.ID
+	for _, st := range req.Stages {
+		for _, u := range st.Eligible {
+			visible = visible || u == c.me.ID
+		}
+	}
+	for _, g := range s.Authz.Grants(c.me.ID) {
+		visible = visible || g.Role.Name == delegation.RoleTier0 || g.Role.Name == delegation.RoleAuditor
+	}
+	if !visible {
+		s.fail(c, directory.NotFound(directory.KindRequest, req.ID))
+		return
+	}
+	ev, _ := s.Audit.Event(ctx, req.Event)
+	canDecide := false
+	for _, u := range req.Inbox() {
+		canDecide = canDecide || u == c.me.ID
+	}
+	s.render(c, http.StatusOK, "request", "Request", map[string]any{"Request": req, "Event": ev, "CanDecide": canDecide,
+		"CanCancel": req.State == approval.Open && req.Requester.ID == c.me.ID}, nil)
+}
+
+// decide posts a verdict on a request.
+func (s *Server) decide(c *ctx) {
+	id, verdict := c.r.PathValue("id"), c.r.PathValue("verdict")
+	switch verdict {
+	case approval.VerdictApprove, approval.VerdictReject, approval.VerdictCancel, approval.VerdictReview:
+	default:
+		s.fail(c, directory.NotFound("verdict", verdict))
+		return
+	}
+	if _, err := s.Pipeline.Decide(c.r.Context(), c.me, meta(c.r), id, verdict, c.r.PostFormValue("comment")); err != nil {
+		s.fail(c, err)
+		return
+	}
+	http.Redirect(c.w, c.r, "/requests/"+url.PathEscape(id)+"?done="+url.QueryEscape("Recorded: "+verdict), http.StatusSeeOther)
+}
+
+// auditList is the audit trail, filterable, for whoever may read it all; others see their own
+// actions.
+func (s *Server) auditList(c *ctx) {
+	qv := c.r.URL.Query()
+	q := audit.Query{Actor: qv.Get("actor"), Target: qv.Get("target"), Action: qv.Get("action"), Limit: 50}
+	if b, err := strconv.ParseInt(qv.Get("before"), 10, 64); err == nil {
+		q.Before = b
+	}
+	all := false
+	for _, g := range s.Authz.Grants(c.me.ID) {
+		all = all || g.Role.Name == delegation.RoleTier0 || g.Role.Name == delegation.RoleAuditor
+	}
+	if !all {
+		q.Actor = c.me.ID
+	}
+	evs, next, err := s.Audit.Events(c.r.Context(), q)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	s.render(c, http.StatusOK, "audit", "Audit trail", map[string]any{"Events": evs, "Next": next, "Query": q, "All": all}, nil)
+}
+
+func (s *Server) mfaPage(c *ctx) {
+	s.render(c, http.StatusOK, "mfa", "Your authenticator", map[string]any{"Required": c.session.Restricted != ""}, nil)
+}
+
+// mfaStart makes a new authenticator secret, shown once with its otpauth address.
+func (s *Server) mfaStart(c *ctx) {
+	res, err := s.Pipeline.Submit(c.r.Context(), c.me, meta(c.r), change.Op{Action: delegation.UserEnrolMFA,
+		Target: directory.Ref{Kind: directory.KindUser, ID: c.me.ID, Name: c.me.Name}, MFA: &change.MFAInput{}})
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	secret := ""
+	if u, err := url.Parse(res.Credential.Secret); err == nil {
+		secret = u.Query().Get("secret")
+	}
+	s.render(c, http.StatusOK, "mfa", "Your authenticator", map[string]any{"URL": res.Credential.Secret, "Secret": secret,
+		"Required": c.session.Restricted != ""}, nil)
+}
+
+// mfaConfirm turns the authenticator on with a code from it; the person signs in again, with it.
+func (s *Server) mfaConfirm(c *ctx) {
+	_, err := s.Pipeline.Submit(c.r.Context(), c.me, meta(c.r), change.Op{Action: delegation.UserEnrolMFA,
+		Target: directory.Ref{Kind: directory.KindUser, ID: c.me.ID, Name: c.me.Name}, MFA: &change.MFAInput{Code: c.r.PostFormValue("code")}})
+	if err != nil {
+		s.render(c, http.StatusUnprocessableEntity, "mfa", "Your authenticator", map[string]any{"Error": "That code did not match: try the next one.",
+			"Required": c.session.Restricted != ""}, nil)
+		return
+	}
+	s.Auth.EndSession(c.r, c.me, c.session)
+	s.Auth.SetSessionCookie(c.w, "", c.session.Expires)
+	http.Redirect(c.w, c.r, "/sign-in?done="+url.QueryEscape("Authenticator on: sign in again with a code from it."), http.StatusSeeOther)
+}
+
+func (s *Server) forgotPage(w http.ResponseWriter, r *http.Request) {
+	s.render(&ctx{w: w, r: r}, http.StatusOK, "forgot", "Forgotten password", map[string]any{}, nil)
+}
+
+// forgot sends a code to the recovery address, answering the same whether or not the account
+// exists, and shows the form that takes it.
+func (s *Server) forgot(w http.ResponseWriter, r *http.Request) {
+	c := &ctx{w: w, r: r}
+	username := strings.TrimSpace(r.PostFormValue("username"))
+	if err := s.Auth.ForgotPassword(r, username); err != nil {
+		s.render(c, http.StatusTooManyRequests, "forgot", "Forgotten password", map[string]any{"Error": "Too many attempts from here: wait a minute."}, nil)
+		return
+	}
+	s.render(c, http.StatusOK, "forgot", "Forgotten password", map[string]any{"Sent": true, "Username": username}, nil)
+}
+
+// resetForgotten sets the new password with the code (and the authenticator's, when enrolled).
+func (s *Server) resetForgotten(w http.ResponseWriter, r *http.Request) {
+	c := &ctx{w: w, r: r}
+	username := strings.TrimSpace(r.PostFormValue("username"))
+	data := map[string]any{"Sent": true, "Username": username}
+	if r.PostFormValue("new_password") != r.PostFormValue("confirm") {
+		data["Error"] = "The two new passwords differ."
+		s.render(c, http.StatusUnprocessableEntity, "forgot", "Forgotten password", data, nil)
+		return
+	}
+	if _, err := s.Auth.ResetForgotten(r, username, r.PostFormValue("code"), r.PostFormValue("totp"), r.PostFormValue("new_password")); err != nil {
+		data["Error"] = "The code is not right or has expired, or the new password is too weak: " + strings.TrimPrefix(err.Error(), "invalid input: ")
+		if err == authn.ErrBadRecovery {
+			data["Error"] = "The code is not right or has expired: ask for a new one."
+		}
+		s.render(c, http.StatusUnprocessableEntity, "forgot", "Forgotten password", data, nil)
+		return
+	}
+	http.Redirect(w, r, "/sign-in?done="+url.QueryEscape("Password changed: sign in with the new one."), http.StatusSeeOther)
+}

@@ -1,0 +1,242 @@
+// Package web is the portal: server-rendered pages for delegates, approvers and everyone's
+// self-service. Every action posts through the change pipeline; a button appears only for what
+// the signed-in person may do (asked of the authorizer), and the pipeline checks again anyway.
+// Forms carry the session's CSRF token; pages need a session (password sign-in, see authn).
+package web
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/deputy-iam/deputy/internal/approval"
+	"github.com/deputy-iam/deputy/internal/audit"
+	"github.com/deputy-iam/deputy/internal/authn"
+	"github.com/deputy-iam/deputy/internal/change"
+	"github.com/deputy-iam/deputy/internal/credential"
+	"github.com/deputy-iam/deputy/internal/delegation"
+	"github.com/deputy-iam/deputy/internal/directory"
+	"github.com/deputy-iam/deputy/internal/filter"
+	"github.com/deputy-iam/deputy/internal/httpx"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+//go:embed static
+var staticFS embed.FS
+
+// Authz is what the portal asks the delegation engine.
+type Authz interface {
+	Allowed(ctx context.Context, actor delegation.Actor, obj delegation.Object, actions []delegation.Action) []delegation.Action
+	Visibility(actor delegation.Actor, kind directory.Kind) (all bool, expr filter.Expr)
+	Grants(principal string) []delegation.Grant
+}
+
+// Requests reads approval requests.
+type Requests interface {
+	Request(ctx context.Context, id string) (approval.Request, error)
+	Requests(ctx context.Context, q approval.Query) ([]approval.Request, error)
+}
+
+// Memberships reads a member's direct memberships with their provenance.
+type Memberships interface {
+	DirectMemberships(ctx context.Context, member directory.Ref) ([]directory.DirectMembership, error)
+}
+
+// Deps are what the portal's pages read and submit through.
+type Deps struct {
+	Auth        *authn.Authenticator
+	Pipeline    *change.Pipeline
+	Authz       Authz
+	Dir         directory.Reader
+	Deleg       delegation.Reader
+	Requests    Requests
+	Audit       audit.Reader
+	Memberships Memberships
+	Log         *slog.Logger
+}
+
+// Server renders the portal.
+type Server struct {
+	Deps
+	pages map[string]*template.Template
+}
+
+// New parses the portal's templates.
+func New(d Deps) (*Server, error) {
+	s := &Server{Deps: d, pages: map[string]*template.Template{}}
+	names, err := fs.Glob(templateFS, "templates/*.html")
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range names {
+		if strings.HasSuffix(n, "/layout.html") {
+			continue
+		}
+		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", n)
+		if err != nil {
+			return nil, err
+		}
+		s.pages[strings.TrimSuffix(strings.TrimPrefix(n, "templates/"), ".html")] = t
+	}
+	return s, nil
+}
+
+var funcs = template.FuncMap{
+	"when": func(t time.Time) string {
+		if t.IsZero() {
+			return ""
+		}
+		return t.UTC().Format("2006-01-02 15:04 UTC")
+	},
+	"has": func(list []delegation.Action, a string) bool {
+		for _, x := range list {
+			if string(x) == a {
+				return true
+			}
+		}
+		return false
+	},
+	"words": func(s string) string { return strings.ReplaceAll(s, "_", " ") },
+}
+
+// Register adds the portal's routes to mux.
+func (s *Server) Register(mux *http.ServeMux) {
+	static, _ := fs.Sub(staticFS, "static")
+	mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServer(http.FS(static))))
+	mux.HandleFunc("GET /sign-in", s.signInPage)
+	mux.HandleFunc("POST /sign-in", s.signIn)
+	mux.HandleFunc("POST /sign-out", s.page(s.signOut))
+	mux.HandleFunc("GET /forgot-password", s.forgotPage)
+	mux.HandleFunc("POST /forgot-password", s.forgot)
+	mux.HandleFunc("POST /reset-password", s.resetForgotten)
+	mux.HandleFunc("GET /password", s.page(s.passwordPage))
+	mux.HandleFunc("POST /password", s.page(s.changePassword))
+	mux.HandleFunc("GET /mfa", s.page(s.mfaPage))
+	mux.HandleFunc("POST /mfa", s.page(s.mfaStart))
+	mux.HandleFunc("POST /mfa/confirm", s.page(s.mfaConfirm))
+	mux.HandleFunc("GET /{$}", s.page(s.home))
+	mux.HandleFunc("GET /users", s.page(s.users))
+	mux.HandleFunc("GET /users/{user}", s.page(s.user))
+	mux.HandleFunc("POST /users/{user}/{action}", s.page(s.userAction))
+	mux.HandleFunc("GET /groups/{group}", s.page(s.group))
+	mux.HandleFunc("POST /groups/{group}/members", s.page(s.addMember))
+	mux.HandleFunc("POST /groups/{group}/members/{member}/remove", s.page(s.removeMember))
+	mux.HandleFunc("GET /requests", s.page(s.requests))
+	mux.HandleFunc("GET /requests/{id}", s.page(s.request))
+	mux.HandleFunc("POST /requests/{id}/{verdict}", s.page(s.decide))
+	mux.HandleFunc("GET /audit", s.page(s.auditList))
+}
+
+// view is what every page template gets: the signed-in person, the CSRF token for forms, a
+// flash message, and the page's own data.
+type view struct {
+	Title   string
+	Me      delegation.Actor
+	CSRF    string
+	Flash   string
+	Problem *problemView
+	Data    any
+}
+
+// problemView explains a refused or failed action in plain words.
+type problemView struct {
+	Title, Detail, Code string
+	Event              int64
+}
+
+// ctx is a signed-in request.
+type ctx struct {
+	w       http.ResponseWriter
+	r       *http.Request
+	me      delegation.Actor
+	session *credential.Session
+}
+
+// page wraps a handler that needs a session: without one it sends the browser to sign in; a
+// session that must change its password first only reaches that page; a form post must carry
+// the session's CSRF token.
+func (s *Server) page(h func(c *ctx)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		me, sess, err := s.Auth.SessionOf(r)
+		if err != nil {
+			http.Redirect(w, r, "/sign-in?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
+			return
+		}
+		if r.Method == http.MethodPost && !authn.CSRFMatches(r.PostFormValue("csrf_token"), sess) {
+			http.Error(w, "this form is stale or was not sent from the portal: go back and send it again", http.StatusForbidden)
+			return
+		}
+		switch {
+		case sess.Restricted == credential.RestrictChangePassword && r.URL.Path != "/password" && r.URL.Path != "/sign-out":
+			http.Redirect(w, r, "/password", http.StatusSeeOther)
+			return
+		case sess.Restricted == credential.RestrictEnrolMFA && !strings.HasPrefix(r.URL.Path, "/mfa") && r.URL.Path != "/sign-out":
+			http.Redirect(w, r, "/mfa", http.StatusSeeOther)
+			return
+		}
+		h(&ctx{w: w, r: r, me: me, session: sess})
+	}
+}
+
+// render writes a page.
+func (s *Server) render(c *ctx, status int, page, title string, data any, problem *problemView) {
+	v := view{Title: title, Data: data, Problem: problem, Flash: c.r.URL.Query().Get("done")}
+	if c.session != nil {
+		v.Me, v.CSRF = c.me, c.session.CSRF
+	}
+	t := s.pages[page]
+	c.w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	c.w.Header().Set("Cache-Control", "no-store")
+	c.w.WriteHeader(status)
+	if err := t.Execute(c.w, v); err != nil {
+		s.Log.ErrorContext(c.r.Context(), "web: render", "page", page, "err", err)
+	}
+}
+
+// fail renders the page that explains an error: the reason code in plain words, and which right
+// would be needed.
+func (s *Server) fail(c *ctx, err error) {
+	p := httpx.ProblemFor(err)
+	pv := &problemView{Title: p.Title, Detail: p.Detail, Code: p.Code}
+	if p.Event != nil {
+		pv.Event = *p.Event
+	}
+	if why, ok := reasons[p.Code]; ok {
+		pv.Title = why
+	}
+	var pending *change.PendingError
+	if errors.As(err, &pending) {
+		http.Redirect(c.w, c.r, "/requests/"+pending.Request+"?done="+url.QueryEscape("Sent for approval"), http.StatusSeeOther)
+		return
+	}
+	if p.Status >= 500 {
+		s.Log.ErrorContext(c.r.Context(), "web: action failed", "path", c.r.URL.Path, "err", err)
+	}
+	s.render(c, p.Status, "problem", pv.Title, nil, pv)
+}
+
+// reasons are the refusals in plain words.
+var reasons = map[string]string{
+	delegation.ReasonNotAuthorized:  "None of your roles allows this here",
+	delegation.ReasonProtected:      "This is a protected object: only a tier-0 admin may change it",
+	delegation.ReasonEscalation:     "This person holds rights you do not: changing this could take them over",
+	delegation.ReasonSelfEscalation: "You cannot change your own rights",
+	delegation.ReasonExceedsGrant:   "You can only grant part of what you may pass on",
+	delegation.ReasonVerification:   "Verify the person's identity first",
+	delegation.ReasonActorInactive:  "Your account is not active",
+	"separation_of_duties":          "Someone else must decide this: separation of duties",
+	"not_approver":                  "You are not an approver of this request",
+	"request_closed":                "This request is already decided",
+	"stale_version":                 "Someone changed this meanwhile: reload and try again",
+	"invalid":                       "Some of what you entered is not right",
+	"not_found":                     "There is no such thing, or you may not see it",
+}
