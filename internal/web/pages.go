@@ -88,7 +88,7 @@ func (s *Server) changePassword(c *ctx) {
 		return
 	}
 	_, err := s.Pipeline.Submit(c.r.Context(), c.me, meta(c.r), change.Op{Action: delegation.UserChangePassword,
-		Target: directory.Ref{Kind: directory.KindUser, ID: c.me.ID, Name: c.me.Name},
+		Target:   directory.Ref{Kind: directory.KindUser, ID: c.me.ID, Name: c.me.Name},
 		Password: &change.PasswordChange{Current: c.r.PostFormValue("current_password"), New: c.r.PostFormValue("new_password")}})
 	if err != nil {
 		s.render(c, http.StatusUnprocessableEntity, "password", "Change your password",

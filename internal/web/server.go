@@ -150,7 +150,7 @@ type view struct {
 // problemView explains a refused or failed action in plain words.
 type problemView struct {
 	Title, Detail, Code string
-	Event              int64
+	Event               int64
 }
 
 // ctx is a signed-in request.
