@@ -58,3 +58,9 @@ func (a *App) Initialized(ctx context.Context) (bool, error) {
 	}
 	return false, err
 }
+
+// TemporaryPassword sets a one-time temporary password for username from the server's own
+// database (see change.Pipeline.LocalPassword).
+func (a *App) TemporaryPassword(ctx context.Context, username string) (string, error) {
+	return a.Pipeline.LocalPassword(ctx, change.Meta{Transport: audit.TransportCLI}, username)
+}

@@ -340,3 +340,46 @@ func (p *Pipeline) ResetForgotten(ctx context.Context, meta Meta, user directory
 // SelfVerification is the actor ID under which a forgotten-password code is kept (the user
 // asked for it themselves).
 const SelfVerification = "self"
+
+// LocalPassword sets a one-time temporary password for a user on behalf of whoever runs
+// Deputy on its own machine (`deputy recover-password`, the demo's first admin): the one way
+// to give the first admin a password, since nobody may reset their own. It is recorded as
+// user.reset_password by system:local with the authority rule "local". The password is
+// returned once.
+func (p *Pipeline) LocalPassword(ctx context.Context, meta Meta, username string) (string, error) {
+	temp := credential.NewTemporaryPassword()
+	h, err := credential.HashPassword(temp, credential.DefaultArgon2)
+	if err != nil {
+		return "", err
+	}
+	err = p.store.InTx(ctx, func(tx Tx) error {
+		u, err := tx.User(ctx, directory.ParseRef(directory.KindUser, username))
+		if err != nil {
+			return err
+		}
+		if u.Status != directory.StatusActive {
+			return directory.Conflict("", "user %s is %s", u.Username, u.Status)
+		}
+		uc, err := tx.UserCredential(ctx, u.ID)
+		if err != nil {
+			return err
+		}
+		uc.PasswordHash, uc.MustChange, uc.PasswordChanged = h, true, audit.Timestamp(p.now())
+		uc.FailedCount, uc.FailedSince, uc.LockedUntil = 0, time.Time{}, time.Time{}
+		if err := tx.SaveUserCredential(ctx, &uc); err != nil {
+			return err
+		}
+		if err := tx.DeleteSessions(ctx, u.ID); err != nil {
+			return err
+		}
+		ev := p.event(delegation.SystemActor("local"), meta, &Op{Action: delegation.UserResetPassword}, u.Ref(), audit.Timestamp(p.now()))
+		ev.Outcome, ev.Authority.Rule = audit.Applied, "local"
+		ev.After = map[string]any{"password": "temporary", "must_change": true}
+		_, err = tx.AppendEvent(ctx, ev)
+		return err
+	})
+	if err != nil {
+		return "", fmt.Errorf("change: temporary password for %s: %w", username, err)
+	}
+	return temp, nil
+}

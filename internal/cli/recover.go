@@ -63,3 +63,38 @@ issue is recorded in the audit trail like any other.`,
 	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table or json")
 	return cmd
 }
+
+// recoverPasswordCommand sets a one-time temporary password straight from the database: how
+// the first admin gets a password for the portal (nobody may reset their own), and how an admin
+// who lost theirs gets back in.
+func (e *env) recoverPasswordCommand() *cobra.Command {
+	var user string
+	cmd := &cobra.Command{
+		Use:   "recover-password",
+		Short: "Set a one-time temporary password from the server's own database (the first admin's, for the portal)",
+		Long: `Set a one-time temporary password for an active user (by default the admin created by
+init) by opening the database directly: the SQLite file in --data, or --database-url. It must be
+changed at the next sign-in. Use it on the server's machine. It is recorded in the audit trail.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := config.Resolve(cmd.Flags(), e.getenv)
+			if err != nil {
+				return err
+			}
+			a, err := app.Open(cmd.Context(), cfg, cfg.Logger(e.stderr).With("cmd", "recover-password"))
+			if err != nil {
+				return err
+			}
+			defer a.Close()
+			pw, err := a.TemporaryPassword(cmd.Context(), user)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stdout, "Temporary password for %s (shown once; change it at the first sign-in): %s\n", user, pw)
+			return nil
+		},
+	}
+	config.AddFlags(cmd.Flags(), "data", "database-url", "log-level", "log-format")
+	cmd.Flags().StringVar(&user, "user", "admin", "the user the password is for")
+	return cmd
+}

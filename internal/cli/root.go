@@ -76,7 +76,7 @@ func (e *env) rootCommand() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(e.serveCommand(), e.initCommand(), e.recoverTokenCommand(), e.benchCommand())
+	root.AddCommand(e.serveCommand(), e.initCommand(), e.recoverTokenCommand(), e.recoverPasswordCommand(), e.benchCommand())
 	e.addClientCommands(root)
 	return root
 }

@@ -40,6 +40,9 @@ filled with a demo organisation, and a fresh API token for its admin is printed.
 				return err
 			}
 			log := cfg.Logger(e.stderr)
+			if demo && !cmd.Flags().Changed("mfa") && e.getenv("DEPUTY_MFA") == "" {
+				cfg.MFA = "optional" // a demo to look around in; production keeps the default (required)
+			}
 			if demo && cfg.MailDir == "" && cfg.SMTPAddr == "" {
 				cfg.MailDir = filepath.Join(cfg.DataDir, "mail") // the demo's notifications, readable as files
 			}
@@ -67,7 +70,12 @@ filled with a demo organisation, and a fresh API token for its admin is printed.
 					l.Close()
 					return err
 				}
-				printDemoWelcome(e.stdout, "http://"+l.Addr().String(), token)
+				pw, err := a.TemporaryPassword(cmd.Context(), demoAdmin)
+				if err != nil {
+					l.Close()
+					return err
+				}
+				printDemoWelcome(e.stdout, "http://"+l.Addr().String(), token, pw)
 			}
 			if err := a.PreparePolicies(cmd.Context()); err != nil {
 				l.Close()
@@ -113,9 +121,13 @@ func (e *env) prepareDemo(ctx context.Context, a *app.App, people int) (string, 
 	return "", err
 }
 
-func printDemoWelcome(w io.Writer, url, token string) {
+func printDemoWelcome(w io.Writer, url, token, password string) {
 	fmt.Fprintf(w, `
 Deputy is running at %[1]s with a demo organisation.
+
+The portal: open %[1]s/ and sign in as admin with this one-time password (you choose your own
+next; the demo does not ask for an authenticator):
+  %[3]s
 
 Admin API token (shown once):
   %[2]s
@@ -129,7 +141,7 @@ Try next:
   curl -H "Authorization: Bearer $DEPUTY_TOKEN" %[1]s/api/v1/me
 
 Stop with Ctrl-C; run the same command again to continue with the same data.
-`, url, token)
+`, url, token, password)
 }
 
 func (e *env) initCommand() *cobra.Command {
