@@ -36,6 +36,7 @@ func (s *Server) WithCredentials(c Credentials, stepUp StepUp) *Server {
 func (s *Server) registerCredentials(route func(string, http.HandlerFunc)) {
 	route("POST /api/v1/users/{user}/reset-password", s.resetPassword)
 	route("POST /api/v1/users/{user}/unlock", s.simple(s.kinds()[directory.KindUser], delegation.UserUnlock))
+	route("POST /api/v1/users/{user}/reset-mfa", s.resetMFA)
 	route("POST /api/v1/users/{user}/verification", s.sendVerification)
 	route("GET /api/v1/users/{user}/tokens", s.listTokens)
 	route("DELETE /api/v1/users/{user}/tokens/{id}", s.revokeToken)
@@ -202,6 +203,17 @@ func (s *Server) listTokens(w http.ResponseWriter, r *http.Request) {
 // user.revoke_tokens).
 func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request) {
 	if _, ok := s.submit(w, r, change.Op{Action: delegation.UserRevokeTokens, Target: userTarget(r), KeyID: r.PathValue("id")}); ok {
+		w.WriteHeader(http.StatusNoContent)
+	}
+}
+
+// resetMFA removes a user's authenticator (lost or replaced); it asks the caller for a fresh
+// second factor, as a password reset does.
+func (s *Server) resetMFA(w http.ResponseWriter, r *http.Request) {
+	if !s.steppedUp(w, r) {
+		return
+	}
+	if _, ok := s.submit(w, r, change.Op{Action: delegation.UserResetMFA, Target: userTarget(r)}); ok {
 		w.WriteHeader(http.StatusNoContent)
 	}
 }

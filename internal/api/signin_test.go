@@ -237,6 +237,19 @@ func TestMFA(t *testing.T) {
 	if r := b2.signIn("helga", "another long secret phrase", next); r.Status != 200 {
 		t.Fatalf("with the next code: %d %s", r.Status, r.Body)
 	}
+	// A lost authenticator: the admin removes it; helga's sessions end, and she enrols anew.
+	if r := e.do(request{Method: "POST", Path: "/api/v1/users/helga/reset-mfa"}); r.Status != 204 {
+		t.Fatalf("reset-mfa: %d %s", r.Status, r.Body)
+	}
+	if r := b2.do("GET", "/api/v1/me", nil); r.Status != 401 {
+		t.Fatalf("a session after the reset: %d", r.Status)
+	}
+	if r := e.browser().signIn("helga", "another long secret phrase", ""); r.Status != 200 || r.JSON(t)["restricted"] != "enrol_mfa" {
+		t.Fatalf("sign-in after the reset: %d %s", r.Status, r.Body)
+	}
+	if r := e.do(request{Method: "POST", Path: "/api/v1/users/helga/reset-mfa"}); r.Status != 409 && r.Status != 200 && r.Status != 422 {
+		t.Fatalf("a second reset: %d %s", r.Status, r.Body)
+	}
 }
 
 // TestDelegatedReset: a helpdesk agent resets a user's password (shown once, to be changed at

@@ -383,3 +383,37 @@ func (p *Pipeline) LocalPassword(ctx context.Context, meta Meta, username string
 	}
 	return temp, nil
 }
+
+// userResetMFA removes a user's authenticator (lost or replaced) and ends their sessions: at
+// their next sign-in they enrol a new one (holders of rights must). Only someone else resets
+// it; a user replaces their own by enrolling again after a reset.
+func (pl *planner) userResetMFA(ctx context.Context) (*plan, error) {
+	cur, err := pl.tx.User(ctx, pl.op.Target)
+	if err != nil {
+		return nil, err
+	}
+	if err := pl.checkVersion(cur.Version); err != nil {
+		return nil, err
+	}
+	if pl.actor.IsUser(cur.ID) {
+		return nil, directory.Invalid("target", "someone else resets your authenticator")
+	}
+	uc, err := pl.tx.UserCredential(ctx, cur.ID)
+	if err != nil {
+		return nil, err
+	}
+	if uc.TOTPSecret == "" {
+		return nil, errUnchanged("user %s has no authenticator", cur.Username)
+	}
+	next := uc
+	next.TOTPSecret, next.TOTPEnabled, next.TOTPLastStep = "", false, 0
+	fields := cur.Fields()
+	return &plan{target: cur.Ref(), before: fields, after: fields, touched: []string{"mfa"}, version: cur.Version,
+		relBefore: map[string]any{"mfa": "totp"}, relAfter: map[string]any{"mfa": "none"},
+		write: func(ctx context.Context) error {
+			if err := pl.tx.SaveUserCredential(ctx, &next); err != nil {
+				return err
+			}
+			return pl.tx.DeleteSessions(ctx, cur.ID)
+		}}, nil
+}

@@ -83,6 +83,8 @@ func (pl *planner) dispatch(ctx context.Context) (*plan, error) {
 		return pl.userChangePassword(ctx)
 	case delegation.UserEnrolMFA:
 		return pl.userEnrolMFA(ctx)
+	case delegation.UserResetMFA:
+		return pl.userResetMFA(ctx)
 	case delegation.UserDisable:
 		return pl.userSetStatus(ctx, directory.StatusDisabled)
 	case delegation.UserEnable:

@@ -92,5 +92,21 @@ func (e *env) credentialCommands(k kindSpec, f *clientFlags) []*cobra.Command {
 		},
 	}
 	verify.Flags().StringVar(&channel, "channel", "email", "email or totp")
-	return []*cobra.Command{tokens, revoke, reset, verify, e.postCommand(k, f, "unlock", "Clear the lockout that failed sign-ins set")}
+	resetMFA := &cobra.Command{
+		Use:   "reset-mfa USER",
+		Short: "Remove a user's authenticator (lost or replaced): they enrol a new one at their next sign-in",
+		Args:  exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := e.newClient(f)
+			if err != nil {
+				return err
+			}
+			if err := c.call(cmd.Context(), "POST", k.objectPath(args[0])+"/reset-mfa", nil, nil, nil); err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stdout, "authenticator of %s removed; they enrol a new one at their next sign-in\n", args[0])
+			return nil
+		},
+	}
+	return []*cobra.Command{tokens, revoke, reset, verify, resetMFA, e.postCommand(k, f, "unlock", "Clear the lockout that failed sign-ins set")}
 }

@@ -31,6 +31,9 @@ const (
 	// authenticator.
 	UserChangePassword Action = "user.change_password"
 	UserEnrolMFA       Action = "user.enrol_mfa"
+	// UserResetMFA removes a user's authenticator (lost or replaced): they enrol again at their
+	// next sign-in. A takeover action, like a password reset.
+	UserResetMFA Action = "user.reset_mfa"
 
 	GroupCreate       Action = "group.create"
 	GroupUpdate       Action = "group.update"
@@ -76,7 +79,8 @@ var actionKinds = map[Action]directory.Kind{
 	UserDisable: directory.KindUser, UserEnable: directory.KindUser, UserDelete: directory.KindUser,
 	UserIssueToken: directory.KindUser, UserRevokeTokens: directory.KindUser, UserChangePassword: directory.KindUser,
 	UserEnrolMFA: directory.KindUser, UserResetPassword: directory.KindUser, UserUnlock: directory.KindUser,
-	GroupCreate: directory.KindGroup, GroupUpdate: directory.KindGroup, GroupMove: directory.KindGroup,
+	UserResetMFA: directory.KindUser,
+	GroupCreate:  directory.KindGroup, GroupUpdate: directory.KindGroup, GroupMove: directory.KindGroup,
 	GroupDelete: directory.KindGroup, GroupAddMember: directory.KindGroup, GroupRemoveMember: directory.KindGroup,
 	SACreate: directory.KindServiceAccount, SAUpdate: directory.KindServiceAccount,
 	SAMove: directory.KindServiceAccount, SADelete: directory.KindServiceAccount,

@@ -339,7 +339,7 @@ func takeover(st *state, q *Question, gs []grant, now time.Time) (Decision, bool
 			return Decision{}, false
 		}
 		rights, holder, whose = st.held(q.Target.ID, now), q.Target.ID, "user "+q.Target.String()
-	case UserResetPassword, UserIssueToken, SAIssueKey:
+	case UserResetPassword, UserResetMFA, UserIssueToken, SAIssueKey:
 		// A token for someone else is their credential, as a key is a service account's; one's
 		// own token is self-service and never gets here.
 		rights, holder, whose = st.held(q.Target.ID, now), q.Target.ID, q.Target.Kind.Noun()+" "+q.Target.String()

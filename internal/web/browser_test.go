@@ -182,9 +182,18 @@ func (p *journeyEnv) assign(role, holder, ou string) string {
 	return id
 }
 
-// tempPassword has the admin reset username's password and returns the temporary one.
+// tempPassword has the admin reset username's password and returns the temporary one. The
+// admin's own comes from the server's database (as deputy recover-password does): nobody may
+// reset their own.
 func (p *journeyEnv) tempPassword(username string) string {
 	p.t.Helper()
+	if username == "admin" {
+		temp, err := p.app.TemporaryPassword(p.ctx, username)
+		if err != nil {
+			p.t.Fatalf("the admin's temporary password: %v", err)
+		}
+		return temp
+	}
 	out := p.must(http.StatusOK, "POST", "/api/v1/users/"+username+"/reset-password", nil)
 	temp, _ := out["temporary_password"].(string)
 	if temp == "" {
@@ -434,6 +443,27 @@ func (b *browserTab) screenshot(name string) {
 	b.t.Logf("wrote docs/screenshots/%s (%d KB)", name, len(png)/1024)
 }
 
+// overflow returns how wide the page is when it is wider than the viewport, and the elements
+// that reach past the viewport's right edge (outside any scrolling box); 0 and nil when it fits.
+func (b *browserTab) overflow() (int, []string) {
+	b.t.Helper()
+	type result struct {
+		Width    int      `json:"width"`
+		Elements []string `json:"elements"`
+	}
+	r := evalJS[result](b, `(() => {
+		const vw = document.documentElement.clientWidth, width = document.documentElement.scrollWidth;
+		if (width <= vw) return {width: 0, elements: []};
+		const clipped = e => { for (let a = e.parentElement; a && a !== document.body; a = a.parentElement)
+			if (getComputedStyle(a).overflowX !== "visible") return true; return false; };
+		const out = [...document.querySelectorAll("body *")]
+			.filter(e => e.getBoundingClientRect().right > vw + 0.5 && !clipped(e)).slice(0, 8).map(e => e.tagName.toLowerCase() + (e.id ? "#" + e.id : "") +
+				(e.className ? "." + String(e.className).split(" ").join(".") : "") + " " + Math.round(e.getBoundingClientRect().right) + "px");
+		return {width, elements: out};
+	})()`)
+	return r.Width, r.Elements
+}
+
 // TestBrowserHelpdeskReset: a helpdesk agent over OU sales sees the Sales user and not the
 // Finance one (whose page answers as if it did not exist), resets the Sales user's password,
 // and gets the temporary password; the Sales user signs in with it and must change it first.
@@ -447,13 +477,13 @@ func TestBrowserHelpdeskReset(t *testing.T) {
 	p.must(http.StatusCreated, "POST", "/api/v1/groups", map[string]any{"name": "sales-team", "ou": "sales"})
 	p.must(http.StatusCreated, "POST", "/api/v1/groups/sales-team/members", map[string]any{"member": "user:sally"})
 	p.assign("helpdesk", "hank", "sales")
-	p.setPassword("hank", "hank's own long passphrase")
+	p.setPassword("hank", "blue harbour lantern seven")
 
 	c := p.browser(1280, 900, false)
 	hank := c.tab("hank")
 	hank.open("/sign-in")
 	hank.screenshot("sign-in.png")
-	if got := hank.signIn("hank", "hank's own long passphrase"); got != "/" {
+	if got := hank.signIn("hank", "blue harbour lantern seven"); got != "/" {
 		t.Fatalf("hank lands on %s, want /", got)
 	}
 	hank.expect("Hello, hank", "helpdesk")
@@ -497,11 +527,11 @@ func TestBrowserHelpdeskReset(t *testing.T) {
 		t.Fatalf("a session that must change its password reaches %s", sally.path())
 	}
 	sally.fill("current_password", temp)
-	sally.fill("new_password", "sally's very own passphrase")
-	sally.fill("confirm", "sally's very own passphrase")
+	sally.fill("new_password", "quiet meadow copper kettle")
+	sally.fill("confirm", "quiet meadow copper kettle")
 	sally.click(`form[action="/password"] button[type=submit]`)
 	sally.expect("Password changed")
-	if got := sally.signIn("sally", "sally's very own passphrase"); got != "/" {
+	if got := sally.signIn("sally", "quiet meadow copper kettle"); got != "/" {
 		t.Fatalf("sally with her new password lands on %s", got)
 	}
 }
@@ -518,13 +548,13 @@ func TestBrowserApproval(t *testing.T) {
 		"description": "Runs the payroll; reads everyone's records.", "owners": []string{"olga"}})
 	p.assign("reader", "group:payroll", "/")
 	p.assign("group-owner", "maria", "/")
-	p.setPassword("maria", "maria's own long passphrase")
-	p.setPassword("olga", "olga's own long passphrase")
-	p.setPassword("admin", "the admin's long passphrase")
+	p.setPassword("maria", "amber glacier pocket drum")
+	p.setPassword("olga", "silver canyon piano thread")
+	p.setPassword("admin", "orange tundra velvet engine")
 
 	c := p.browser(1280, 900, false)
 	maria := c.tab("maria")
-	maria.signIn("maria", "maria's own long passphrase")
+	maria.signIn("maria", "amber glacier pocket drum")
 	maria.open("/groups/payroll")
 	maria.fill("member", "rob")
 	maria.fill("justification", "Rob joins the payroll team")
@@ -540,7 +570,7 @@ func TestBrowserApproval(t *testing.T) {
 	}
 
 	olga := c.tab("olga")
-	olga.signIn("olga", "olga's own long passphrase")
+	olga.signIn("olga", "silver canyon piano thread")
 	olga.expect("Waiting for you", "from maria")
 	olga.screenshot("home.png")
 	olga.click(`nav a[href="/requests"]`)
@@ -555,25 +585,34 @@ func TestBrowserApproval(t *testing.T) {
 	}
 
 	admin := c.tab("admin")
-	admin.signIn("admin", "the admin's long passphrase")
-	admin.open("/audit?target=payroll")
+	admin.signIn("admin", "orange tundra velvet engine")
+	admin.open("/audit")
 	// Newest first: the applied add (by maria, on the request's authority), the approval, the
 	// parked add.
+	// Newest first: the applied add (by maria, on the request's and the approval's authority),
+	// olga's approval, the parked add.
 	var chain []string
+	approval := ""
 	for _, r := range admin.rows() {
-		if len(r) == 7 && (r[3] == "group.add_member" || strings.HasPrefix(r[3], "request.")) {
+		if len(r) == 7 && (r[3] == "group.add_member" || r[3] == "request.approve") {
 			chain = append(chain, r[2]+" "+r[3]+" "+r[5])
+			if r[3] == "request.approve" {
+				approval = r[0]
+			}
 		}
 	}
 	want := []string{"maria group.add_member applied", "olga request.approve applied", "maria group.add_member pending"}
 	if !slices.Equal(chain, want) {
 		t.Fatalf("the audit chain: %q, want %q", chain, want)
 	}
+	applied := admin.rows()[slices.IndexFunc(admin.rows(), func(r []string) bool { return r[3] == "group.add_member" })]
+	if applied[6] != "request approval "+approval {
+		t.Fatalf("the applied add's authority: %q, want the request and approval %s", applied[6], approval)
+	}
 	links := evalJS[[]string](admin, `[...document.querySelectorAll("main table a")].map(a => a.getAttribute("href"))`)
 	if !slices.Contains(links, reqPath) {
 		t.Fatalf("no audit row links to %s: %v", reqPath, links)
 	}
-	admin.open("/audit")
 	admin.screenshot("audit.png")
 }
 
@@ -582,7 +621,7 @@ func TestBrowserApproval(t *testing.T) {
 func TestBrowserForgottenPassword(t *testing.T) {
 	p := startJourney(t, "", false)
 	p.newUser("fiona", "/", map[string]any{"email": "fiona@example.com"})
-	p.setPassword("fiona", "the first long passphrase")
+	p.setPassword("fiona", "first granite willow marble")
 
 	c := p.browser(1280, 900, false)
 	fiona := c.tab("fiona")
@@ -593,17 +632,17 @@ func TestBrowserForgottenPassword(t *testing.T) {
 	fiona.expect("a code is on its way")
 	code := p.outboxCode("password_recovery")
 	fiona.fill("code", code)
-	fiona.fill("new_password", "a brand new long passphrase")
-	fiona.fill("confirm", "a brand new long passphrase")
+	fiona.fill("new_password", "second harvest cobalt ladder")
+	fiona.fill("confirm", "second harvest cobalt ladder")
 	fiona.click(`form[action="/reset-password"] button[type=submit]`)
 	if got := fiona.path(); !strings.HasPrefix(got, "/sign-in") {
 		t.Fatalf("after the reset fiona is on %s: %s", got, fiona.text("main"))
 	}
 	fiona.expect("Password changed")
-	if status := fiona.trySignIn("fiona", "the first long passphrase"); status != http.StatusUnauthorized {
+	if status := fiona.trySignIn("fiona", "first granite willow marble"); status != http.StatusUnauthorized {
 		t.Fatalf("the old password: status %d, want 401", status)
 	}
-	if got := fiona.signIn("fiona", "a brand new long passphrase"); got != "/" {
+	if got := fiona.signIn("fiona", "second harvest cobalt ladder"); got != "/" {
 		t.Fatalf("fiona with the new password lands on %s: %s", got, fiona.text("main"))
 	}
 	fiona.expect("Hello, fiona")
@@ -617,11 +656,11 @@ func TestBrowserLeaver(t *testing.T) {
 	p.must(http.StatusCreated, "POST", "/api/v1/groups", map[string]any{"name": "builders", "ou": "/"})
 	p.must(http.StatusCreated, "POST", "/api/v1/groups/builders/members", map[string]any{"member": "user:leo"})
 	assignment := p.assign("reader", "leo", "/")
-	p.setPassword("admin", "the admin's long passphrase")
+	p.setPassword("admin", "orange tundra velvet engine")
 
 	c := p.browser(1280, 900, false)
 	admin := c.tab("admin")
-	admin.signIn("admin", "the admin's long passphrase")
+	admin.signIn("admin", "orange tundra velvet engine")
 	admin.open("/users/leo")
 	admin.expect("builders", "reader")
 
@@ -645,7 +684,7 @@ func TestBrowserMobileAndLabels(t *testing.T) {
 	p.newUser("mia", "/", nil)
 	p.newUser("sam", "sales", map[string]any{"department": "Sales", "email": "sam.with.a.long.address@example.com"})
 	p.assign("helpdesk", "mia", "sales")
-	p.setPassword("mia", "mia's own long passphrase")
+	p.setPassword("mia", "purple estuary chalk window")
 
 	c := p.browser(360, 740, true)
 	mia := c.tab("mia")
@@ -656,17 +695,19 @@ func TestBrowserMobileAndLabels(t *testing.T) {
 	if inputs < 3 || len(bare) > 0 {
 		t.Fatalf("sign-in: %d inputs, without a label: %v", inputs, bare)
 	}
-	for _, path := range []string{"/sign-in", "/forgot-password"} {
+	fits := func(path string) {
 		mia.open(path)
-		if w := evalJS[int](mia, `document.documentElement.scrollWidth`); w > 360 {
-			t.Errorf("%s is %d px wide at 360", path, w)
+		if w := evalJS[int](mia, `document.documentElement.clientWidth`); w != 360 {
+			t.Fatalf("the viewport is %d px wide, want 360", w)
+		}
+		if w, past := mia.overflow(); w > 0 {
+			t.Errorf("%s scrolls sideways at 360 px: %d px wide; past the edge: %v", path, w, past)
 		}
 	}
-	mia.signIn("mia", "mia's own long passphrase")
+	fits("/sign-in")
+	fits("/forgot-password")
+	mia.signIn("mia", "purple estuary chalk window")
 	for _, path := range []string{"/", "/users", "/users/sam", "/requests", "/audit"} {
-		mia.open(path)
-		if w := evalJS[int](mia, `document.documentElement.scrollWidth`); w > 360 {
-			t.Errorf("%s is %d px wide at 360", path, w)
-		}
+		fits(path)
 	}
 }
