@@ -33,13 +33,24 @@ type env struct {
 	ids map[string]string
 }
 
-// newEnv starts a fresh server on a fresh database.
+// newEnv starts a fresh server on a fresh database. Second factors are optional there (the
+// admin calls with a token and has no authenticator); newEnvConfig(t, nil) has the default,
+// where they are required.
 func newEnv(t *testing.T) *env {
+	t.Helper()
+	return newEnvConfig(t, func(c *config.Config) { c.MFA = "optional" })
+}
+
+// newEnvConfig starts a fresh server with the default configuration, changed by mut.
+func newEnvConfig(t *testing.T, mut func(*config.Config)) *env {
 	t.Helper()
 	dir := t.TempDir()
 	cfg := config.Config{DataDir: dir, SigningKey: filepath.Join(dir, "audit-signing.key"),
 		CheckpointFile: filepath.Join(dir, "audit-checkpoints"), Addr: "127.0.0.1:0",
 		LogLevel: "error", LogFormat: "text", ShutdownTimeout: 5 * time.Second}
+	if mut != nil {
+		mut(&cfg)
+	}
 	ctx := context.Background()
 	a, err := app.Open(ctx, cfg, slog.New(slog.DiscardHandler))
 	if err != nil {

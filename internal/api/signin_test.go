@@ -66,12 +66,21 @@ func (b *browser) signIn(user, password, code string) *response {
 
 // setPassword gives username a password of their own: the admin resets it, they sign in with
 // the temporary one (a session that may only change it) and change it.
-func (e *env) setPassword(username, password string) {
+// setPassword has the admin reset a user's password and the user change it; header, when
+// given, goes with the reset (a step-up code).
+func (e *env) setPassword(username, password string, header ...map[string]string) {
 	e.t.Helper()
-	out := e.must(200, "POST", "/api/v1/users/"+username+"/reset-password", nil)
-	temp, _ := out["temporary_password"].(string)
+	req := request{Method: "POST", Path: "/api/v1/users/" + username + "/reset-password"}
+	if len(header) > 0 {
+		req.Header = header[0]
+	}
+	r := e.do(req)
+	if r.Status != 200 {
+		e.t.Fatalf("reset %s's password: %d %s", username, r.Status, r.Body)
+	}
+	temp, _ := r.JSON(e.t)["temporary_password"].(string)
 	b := e.browser()
-	r := b.signIn(username, temp, "")
+	r = b.signIn(username, temp, "")
 	if r.Status != 200 || r.JSON(e.t)["restricted"] != "change_password" {
 		e.t.Fatalf("sign-in with the temporary password: %d %s", r.Status, r.Body)
 	}
@@ -104,12 +113,20 @@ func TestSignIn(t *testing.T) {
 	if r := b.do("POST", "/api/v1/users/ursula/tokens", map[string]any{"name": "x"}); r.Status != 201 {
 		t.Fatalf("with it: %d %s", r.Status, r.Body)
 	}
-	// Disabling the user ends the session at once.
+	// Disabling the user ends their sessions at once: a session not used while the user was
+	// disabled does not come back when they are enabled again.
+	other := e.browser()
+	if r := other.signIn("ursula", "correct horse battery staple", ""); r.Status != 200 {
+		t.Fatalf("a second sign-in: %d %s", r.Status, r.Body)
+	}
 	e.must(200, "POST", "/api/v1/users/ursula/disable", nil)
 	if r := b.do("GET", "/api/v1/me", nil); r.Status != 401 {
 		t.Fatalf("a disabled user's session: %d %s", r.Status, r.Body)
 	}
 	e.must(200, "POST", "/api/v1/users/ursula/enable", nil)
+	if r := other.do("GET", "/api/v1/me", nil); r.Status != 401 {
+		t.Fatalf("the session of a user disabled and enabled again: %d %s", r.Status, r.Body)
+	}
 	// Signing out ends it too, and the old cookie does not come back to life.
 	b2 := e.browser()
 	b2.signIn("ursula", "correct horse battery staple", "")
@@ -194,13 +211,38 @@ func TestBruteForce(t *testing.T) {
 // TestMFA: a holder of a role must enrol an authenticator before their session may do
 // anything; then sign-in asks for the code, and a step-up refreshes it.
 func TestMFA(t *testing.T) {
-	e := newEnv(t)
+	e := newEnvConfig(t, nil)
 	e.newUser("helga", nil)
+	// A takeover action needs the caller's own fresh second factor: the admin (a token from
+	// init, no authenticator) enrols one first.
+	if r := e.do(request{Method: "POST", Path: "/api/v1/users/helga/reset-password"}); r.Status != 403 || r.Problem(t).Code != "mfa_enrolment_required" {
+		t.Fatalf("a reset by an admin without an authenticator: %d %s", r.Status, r.Body)
+	}
+	// Three admin codes follow (steps now-1, now, now+1 of the ±1-step window): start them
+	// early in a step so that none falls out of the window before it is used.
+	if left := 30 - time.Now().Unix()%30; left < 5 {
+		time.Sleep(time.Duration(left) * time.Second)
+	}
+	t0 := time.Now()
+	r := e.do(request{Method: "POST", Path: "/api/v1/me/mfa"})
+	au, err := url.Parse(r.JSON(t)["otpauth_url"].(string))
+	if err != nil {
+		t.Fatal(err)
+	}
+	adminSecret := au.Query().Get("secret")
+	code, _ := totp.GenerateCode(adminSecret, t0.Add(-30*time.Second))
+	if r := e.do(request{Method: "POST", Path: "/api/v1/me/mfa/confirm", Body: map[string]string{"code": code}}); r.Status != 204 {
+		t.Fatalf("admin confirm: %d %s", r.Status, r.Body)
+	}
+	if r := e.do(request{Method: "POST", Path: "/api/v1/users/helga/reset-password"}); r.Status != 403 || r.Problem(t).Code != "step_up_required" {
+		t.Fatalf("a reset without a code: %d %s", r.Status, r.Body)
+	}
+	code, _ = totp.GenerateCode(adminSecret, t0)
+	e.setPassword("helga", "another long secret phrase", map[string]string{"Deputy-TOTP": code})
 	e.must(201, "POST", "/api/v1/assignments", map[string]any{"role": "reader", "holder": map[string]any{"user": "helga"},
 		"scope": map[string]any{"ou": "/"}, "justification": "reads"})
-	e.setPassword("helga", "another long secret phrase")
 	b := e.browser()
-	r := b.signIn("helga", "another long secret phrase", "")
+	r = b.signIn("helga", "another long secret phrase", "")
 	if r.Status != 200 || r.JSON(t)["restricted"] != "enrol_mfa" {
 		t.Fatalf("a holder's first sign-in: %d %s", r.Status, r.Body)
 	}
@@ -216,7 +258,7 @@ func TestMFA(t *testing.T) {
 		t.Fatal(err)
 	}
 	secret := u.Query().Get("secret")
-	code, _ := totp.GenerateCode(secret, time.Now())
+	code, _ = totp.GenerateCode(secret, time.Now())
 	r = b.do("POST", "/api/v1/me/mfa/confirm", map[string]string{"code": code})
 	if r.Status != 200 {
 		t.Fatalf("confirm: %d %s", r.Status, r.Body)
@@ -238,7 +280,8 @@ func TestMFA(t *testing.T) {
 		t.Fatalf("with the next code: %d %s", r.Status, r.Body)
 	}
 	// A lost authenticator: the admin removes it; helga's sessions end, and she enrols anew.
-	if r := e.do(request{Method: "POST", Path: "/api/v1/users/helga/reset-mfa"}); r.Status != 204 {
+	code, _ = totp.GenerateCode(adminSecret, t0.Add(30*time.Second))
+	if r := e.do(request{Method: "POST", Path: "/api/v1/users/helga/reset-mfa", Header: map[string]string{"Deputy-TOTP": code}}); r.Status != 204 {
 		t.Fatalf("reset-mfa: %d %s", r.Status, r.Body)
 	}
 	if r := b2.do("GET", "/api/v1/me", nil); r.Status != 401 {
@@ -247,8 +290,9 @@ func TestMFA(t *testing.T) {
 	if r := e.browser().signIn("helga", "another long secret phrase", ""); r.Status != 200 || r.JSON(t)["restricted"] != "enrol_mfa" {
 		t.Fatalf("sign-in after the reset: %d %s", r.Status, r.Body)
 	}
-	if r := e.do(request{Method: "POST", Path: "/api/v1/users/helga/reset-mfa"}); r.Status != 409 && r.Status != 200 && r.Status != 422 {
-		t.Fatalf("a second reset: %d %s", r.Status, r.Body)
+	// The admin's code was just used: a replay is refused.
+	if r := e.do(request{Method: "POST", Path: "/api/v1/users/helga/reset-mfa", Header: map[string]string{"Deputy-TOTP": code}}); r.Status != 403 || r.Problem(t).Code != "step_up_required" {
+		t.Fatalf("a replayed step-up code: %d %s", r.Status, r.Body)
 	}
 }
 

@@ -311,7 +311,7 @@ func (a *Authenticator) finishOIDC(w http.ResponseWriter, r *http.Request, name 
 	// is restricted to enrolling, as at a password sign-in. A temporary password (MustChange)
 	// does not restrict: this sign-in did not use it.
 	restricted := ""
-	if !mfa && !uc.TOTPEnabled && !a.cfg.MFAOptional && a.holders != nil && len(a.holders.Grants(u.ID)) > 0 {
+	if !mfa && a.needsMFA(u.ID, uc) {
 		restricted = credential.RestrictEnrolMFA
 	}
 	id, s, err := a.newSession(ctx, u, mfa, restricted, m.ClientAddr, m.UserAgent)

@@ -94,9 +94,17 @@ type Recorder interface {
 	Notify(ctx context.Context, n change.Notification) error
 }
 
-// Holders says whether someone holds any role assignment (the delegation engine).
+// Holders says whether someone holds any role assignment, in force or eligible (the
+// delegation engine).
 type Holders interface {
-	Grants(principal string) []delegation.Grant
+	HoldsAssignments(id string) bool
+}
+
+// needsMFA reports whether a user without an authenticator must enrol one before anything
+// else: when MFA is required (the default), anyone who holds a role assignment, in force or
+// eligible, directly or through a group.
+func (a *Authenticator) needsMFA(userID string, uc credential.UserCredential) bool {
+	return !uc.TOTPEnabled && !a.cfg.MFAOptional && a.holders != nil && a.holders.HoldsAssignments(userID)
 }
 
 // WithSessions turns on sign-in with passwords and sessions.
@@ -235,9 +243,11 @@ func (a *Authenticator) StepUp(r *http.Request, actor delegation.Actor) error {
 		return err
 	}
 	if !uc.TOTPEnabled {
-		// Nothing to step up with: whether such a caller may act at all was settled at sign-in
-		// (where holders of rights must enrol a second factor first).
-		return nil
+		if a.needsMFA(actor.ID, uc) {
+			return httpx.NewProblem(http.StatusForbidden, "mfa_enrolment_required",
+				"this action needs a second factor, and you hold rights without one: enrol an authenticator first (POST /api/v1/me/mfa)")
+		}
+		return nil // MFA is optional here, or the caller holds no rights that need it
 	}
 	if code := r.Header.Get(TOTPHeader); code != "" {
 		{

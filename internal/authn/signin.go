@@ -2,6 +2,7 @@ package authn
 
 import (
 	"context"
+	"crypto/subtle"
 	"net/http"
 	"strconv"
 	"strings"
@@ -196,7 +197,7 @@ func (a *Authenticator) SignIn(r *http.Request, username, password, code string)
 	switch {
 	case uc.MustChange:
 		restricted = credential.RestrictChangePassword
-	case !uc.TOTPEnabled && !a.cfg.MFAOptional && a.holders != nil && len(a.holders.Grants(u.ID)) > 0:
+	case a.needsMFA(u.ID, uc):
 		restricted = credential.RestrictEnrolMFA // holders of rights must enrol a second factor first
 	}
 	id, s, err := a.newSession(ctx, u, uc.TOTPEnabled, restricted, m.ClientAddr, m.UserAgent)
@@ -352,6 +353,13 @@ func (a *Authenticator) changePassword(w http.ResponseWriter, r *http.Request, s
 	res, err := sub.Submit(r.Context(), actor, meta(r), change.Op{Action: delegation.UserChangePassword,
 		Target: userRef(actor), Password: &change.PasswordChange{Current: in.Current, New: in.New}})
 	if err != nil {
+		if directory.IsFieldError(err, "current_password") && a.sessions != nil {
+			// A wrong current password is a failed sign-in: it counts toward the lockout.
+			if uc, cerr := a.sessions.UserCredential(r.Context(), actor.ID); cerr == nil {
+				a.countFailure(r, &uc, true, a.now())
+				a.refuse(r, actor, userRef(actor), "bad_credentials", "wrong current password")
+			}
+		}
 		httpx.WriteError(w, r, a.log, err)
 		return
 	}
@@ -362,13 +370,18 @@ func (a *Authenticator) changePassword(w http.ResponseWriter, r *http.Request, s
 			httpx.WriteError(w, r, a.log, err)
 			return
 		}
-		id, s, err := a.newSession(r.Context(), u, !old.MFAAt.IsZero(), "", old.ClientAddr, old.UserAgent)
+		restricted := ""
+		if uc, err := a.sessions.UserCredential(r.Context(), u.ID); err == nil && a.needsMFA(u.ID, uc) {
+			restricted = credential.RestrictEnrolMFA // a new password does not skip the second factor
+		}
+		id, s, err := a.newSession(r.Context(), u, !old.MFAAt.IsZero(), restricted, old.ClientAddr, old.UserAgent)
 		if err != nil {
 			httpx.WriteError(w, r, a.log, err)
 			return
 		}
 		a.setCookie(w, id, s.Expires)
-		httpx.WriteJSON(w, http.StatusOK, sessionView{User: u.Username, Expires: s.Expires, CSRF: s.CSRF, MFA: !s.MFAAt.IsZero()})
+		httpx.WriteJSON(w, http.StatusOK, sessionView{User: u.Username, Expires: s.Expires, CSRF: s.CSRF, MFA: !s.MFAAt.IsZero(),
+			Restricted: s.Restricted})
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -516,7 +529,7 @@ func (a *Authenticator) ResetForgotten(r *http.Request, username, code, totp, ne
 	if err != nil {
 		return 0, err
 	}
-	good := credential.HashSessionID(strings.TrimSpace(code)) == v.CodeHash
+	good := subtle.ConstantTimeCompare([]byte(credential.HashSessionID(strings.TrimSpace(code))), []byte(v.CodeHash)) == 1
 	if good && uc.TOTPEnabled {
 		_, good = credential.MatchTOTP(totp, uc.TOTPSecret, now, uint64(uc.TOTPLastStep))
 	}

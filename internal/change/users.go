@@ -140,6 +140,15 @@ func (pl *planner) userSetStatus(ctx context.Context, status directory.Status) (
 	if status != directory.StatusDisabled {
 		return p, nil
 	}
+	// A disabled user's sessions end with it: enabling them again later must not bring back
+	// a browser left signed in.
+	write := p.write
+	p.write = func(ctx context.Context) error {
+		if err := write(ctx); err != nil {
+			return err
+		}
+		return pl.tx.DeleteSessions(ctx, cur.ID)
+	}
 	h, err := pl.planHandover(ctx, cur)
 	if err != nil {
 		return nil, err

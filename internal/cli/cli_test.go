@@ -25,12 +25,20 @@ type server struct {
 	tokens map[string]string
 }
 
-// openServer serves the installation in dir, which must be initialized.
+// openServer serves the installation in dir, which must be initialized. Second factors are
+// optional there (the admin's token from init has no authenticator behind it); TestMFACommands
+// serves the default, where they are required.
 func openServer(t *testing.T, dir string) string {
+	t.Helper()
+	return openServerMFA(t, dir, "optional")
+}
+
+// openServerMFA serves the installation in dir with the given MFA setting.
+func openServerMFA(t *testing.T, dir, mfa string) string {
 	t.Helper()
 	cfg := config.Config{DataDir: dir, SigningKey: filepath.Join(dir, "audit-signing.key"),
 		CheckpointFile: filepath.Join(dir, "audit-checkpoints"), Addr: "127.0.0.1:0",
-		LogLevel: "error", LogFormat: "text", ShutdownTimeout: 5 * time.Second}
+		LogLevel: "error", LogFormat: "text", ShutdownTimeout: 5 * time.Second, MFA: mfa}
 	a, err := app.Open(context.Background(), cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatalf("open app: %v", err)

@@ -21,13 +21,14 @@ type client struct {
 	token         string
 	output        string
 	justification string
+	totp          string
 	ifMatch       string
 	http          *http.Client
 }
 
 // clientFlags are the flags every client verb takes.
 type clientFlags struct {
-	server, token, output, justification string
+	server, token, output, justification, totp string
 }
 
 // addClientFlags adds the client flags to cmd; writes adds --justification, which only commands
@@ -39,6 +40,7 @@ func (e *env) addClientFlags(cmd *cobra.Command, f *clientFlags, writes bool) {
 	pf.StringVarP(&f.output, "output", "o", "table", "output format: table or json")
 	if writes {
 		pf.StringVar(&f.justification, "justification", "", "why you make this change (recorded in the audit trail)")
+		pf.StringVar(&f.totp, "totp", "", "a current code from your authenticator, for actions that need a fresh second factor (env DEPUTY_TOTP)")
 	}
 }
 
@@ -57,7 +59,7 @@ func (e *env) newClient(f *clientFlags) (*client, error) {
 		return nil, fmt.Errorf("--server %q: want a URL such as http://127.0.0.1:8080", server)
 	}
 	return &client{base: strings.TrimSuffix(server, "/"), token: token, output: f.output,
-		justification: f.justification, http: &http.Client{Timeout: 60 * time.Second}}, nil
+		justification: f.justification, totp: firstNonEmpty(f.totp, e.getenv("DEPUTY_TOTP")), http: &http.Client{Timeout: 60 * time.Second}}, nil
 }
 
 // problem is the RFC 9457 body of an error response.
@@ -129,6 +131,9 @@ func (c *client) request(ctx context.Context, method, path string, query url.Val
 	}
 	if c.justification != "" {
 		req.Header.Set("Deputy-Justification", c.justification)
+	}
+	if c.totp != "" {
+		req.Header.Set("Deputy-TOTP", c.totp) // the step-up for takeover actions and activations
 	}
 	if c.ifMatch != "" {
 		req.Header.Set("If-Match", `"`+c.ifMatch+`"`)

@@ -78,7 +78,7 @@ func (e *env) addClientCommands(root *cobra.Command) {
 	for _, k := range kinds {
 		root.AddCommand(e.kindCommand(k))
 	}
-	root.AddCommand(e.roleCommand(), e.assignCommand(), e.authzCommand(), e.auditCommand(), e.requestCommand(), e.policyCommand(), e.hrCommand(), e.reportCommand())
+	root.AddCommand(e.roleCommand(), e.assignCommand(), e.authzCommand(), e.auditCommand(), e.requestCommand(), e.policyCommand(), e.hrCommand(), e.reportCommand(), e.mfaCommand())
 }
 
 func (e *env) kindCommand(k kindSpec) *cobra.Command {

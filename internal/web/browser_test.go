@@ -3,8 +3,9 @@ package web_test
 // Browser tests: the portal's journeys in a real headless Chromium, driven by chromedp, against
 // a real Deputy (SQLite in a temporary directory) behind httptest. They need a chromium binary
 // (the Debian package "chromium"); without one they skip, unless DEPUTY_REQUIRE_INTEGRATION=1,
-// where they fail. With DEPUTY_SCREENSHOTS=1 they also write the screenshots of
-// docs/screenshots (run from this directory: go test ./internal/web -run Browser).
+// where they fail. With DEPUTY_SCREENSHOTS=1 they also write docs/screenshots/*.png:
+//
+//	DEPUTY_SCREENSHOTS=1 go test ./internal/web -run Browser
 
 import (
 	"context"
@@ -69,8 +70,8 @@ func needChromium(t *testing.T) string {
 	return p
 }
 
-// journeyEnv is a real Deputy behind a real HTTP server, initialized with the tier-0 admin "admin",
-// and the REST client its tests set up with (as the admin, through the admin's API token).
+// journeyEnv is a real Deputy behind a real HTTP server, initialized with the tier-0 admin
+// "admin", and the REST client a test sets up with (as the admin, with the admin's API token).
 type journeyEnv struct {
 	t     *testing.T
 	ctx   context.Context
@@ -81,11 +82,12 @@ type journeyEnv struct {
 	chromium string
 }
 
-// startJourney starts a test: it finds the browser, bounds the test by journeyTimeout, and starts
-// Deputy. mfa is the config's MFA setting ("optional" spares role holders the TOTP enrolment);
-// policies installs the default approval policies.
+// startJourney starts a test, in parallel with the other journeys: it finds the browser, bounds
+// the test by journeyTimeout, and starts Deputy. mfa is the config's MFA setting ("optional"
+// spares role holders the TOTP enrolment); policies installs the default approval policies.
 func startJourney(t *testing.T, mfa string, policies bool) *journeyEnv {
 	t.Helper()
+	t.Parallel() // each journey has its own Deputy and its own Chromium
 	chromium := needChromium(t)
 	ctx, cancel := context.WithTimeout(t.Context(), journeyTimeout)
 	t.Cleanup(cancel)
@@ -587,39 +589,46 @@ func TestBrowserApproval(t *testing.T) {
 	admin := c.tab("admin")
 	admin.signIn("admin", "orange tundra velvet engine")
 	admin.open("/audit")
-	// Newest first: the applied add (by maria, on the request's authority), the approval, the
-	// parked add.
-	// Newest first: the applied add (by maria, on the request's and the approval's authority),
-	// olga's approval, the parked add.
+	checkApprovalChain(t, admin, reqPath)
+	admin.screenshot("audit.png")
+}
+
+// checkApprovalChain checks the audit page the tab shows, newest first: the applied add (by
+// maria, on the authority of the request and of olga's approval), the approval, the parked add;
+// and that a row links to the request at reqPath.
+func checkApprovalChain(t *testing.T, admin *browserTab, reqPath string) {
+	t.Helper()
 	var chain []string
-	approval := ""
+	approval, authority := "", ""
 	for _, r := range admin.rows() {
-		if len(r) == 7 && (r[3] == "group.add_member" || r[3] == "request.approve") {
-			chain = append(chain, r[2]+" "+r[3]+" "+r[5])
-			if r[3] == "request.approve" {
-				approval = r[0]
-			}
+		if len(r) != 7 || (r[3] != "group.add_member" && r[3] != "request.approve") {
+			continue
+		}
+		chain = append(chain, r[2]+" "+r[3]+" "+r[5])
+		switch {
+		case r[3] == "request.approve":
+			approval = r[0]
+		case r[5] == "applied":
+			authority = r[6]
 		}
 	}
 	want := []string{"maria group.add_member applied", "olga request.approve applied", "maria group.add_member pending"}
 	if !slices.Equal(chain, want) {
 		t.Fatalf("the audit chain: %q, want %q", chain, want)
 	}
-	applied := admin.rows()[slices.IndexFunc(admin.rows(), func(r []string) bool { return r[3] == "group.add_member" })]
-	if applied[6] != "request approval "+approval {
-		t.Fatalf("the applied add's authority: %q, want the request and approval %s", applied[6], approval)
+	if authority != "request approval "+approval {
+		t.Fatalf("the applied add's authority: %q, want the request and approval %s", authority, approval)
 	}
 	links := evalJS[[]string](admin, `[...document.querySelectorAll("main table a")].map(a => a.getAttribute("href"))`)
 	if !slices.Contains(links, reqPath) {
 		t.Fatalf("no audit row links to %s: %v", reqPath, links)
 	}
-	admin.screenshot("audit.png")
 }
 
 // TestBrowserForgottenPassword: a user who forgot their password asks for a code, reads it from
 // the recovery email, sets a new password with it and signs in with that.
 func TestBrowserForgottenPassword(t *testing.T) {
-	p := startJourney(t, "", false)
+	p := startJourney(t, "optional", false)
 	p.newUser("fiona", "/", map[string]any{"email": "fiona@example.com"})
 	p.setPassword("fiona", "first granite willow marble")
 
