@@ -21,6 +21,7 @@ type roleView struct {
 	Actions        []string   `json:"actions"`
 	UserAttributes []string   `json:"user_attributes"`
 	Builtin        bool       `json:"builtin"`
+	VerifyIdentity bool       `json:"verify_identity,omitempty"`
 	Version        int64      `json:"version,omitempty"`
 	Created        *time.Time `json:"created,omitempty"`
 	Updated        *time.Time `json:"updated,omitempty"`
@@ -28,7 +29,7 @@ type roleView struct {
 
 func viewRole(r delegation.Role) roleView {
 	v := roleView{Name: r.Name, Description: r.Description, Builtin: r.Builtin, Version: r.Version,
-		UserAttributes: r.UserAttributes}
+		UserAttributes: r.UserAttributes, VerifyIdentity: r.VerifyIdentity}
 	for _, a := range r.Actions {
 		v.Actions = append(v.Actions, string(a))
 	}

@@ -100,8 +100,8 @@ func TestSignIn(t *testing.T) {
 	if r := b.signIn("ursula", "correct horse battery staple", ""); r.Status != 200 || r.JSON(t)["restricted"] != nil {
 		t.Fatalf("sign-in: %d %s", r.Status, r.Body)
 	}
-	if r := b.do("GET", "/api/v1/me", nil); r.Status != 200 {
-		t.Fatalf("me: %d %s", r.Status, r.Body)
+	if r := b.do("GET", "/api/v1/me", nil); r.Status != 200 || r.JSON(t)["last_sign_in"] == nil {
+		t.Fatalf("me, with the last sign-in: %d %s", r.Status, r.Body)
 	}
 	// A state-changing request without the CSRF token is refused.
 	token := b.csrf
@@ -325,7 +325,9 @@ func TestDelegatedReset(t *testing.T) {
 		t.Fatalf("a reset upwards: %d %s", r.Status, r.Body)
 	}
 	// A copy of helpdesk that asks for verification.
-	e.must(201, "POST", "/api/v1/roles", map[string]any{"name": "careful-desk", "copy_of": "helpdesk", "verify_identity": true})
+	if out := e.must(201, "POST", "/api/v1/roles", map[string]any{"name": "careful-desk", "copy_of": "helpdesk", "verify_identity": true}); out["verify_identity"] != true {
+		t.Fatalf("the role as created: %v", out)
+	}
 	e.newUser("vera", nil)
 	e.tokenFor("vera")
 	e.must(201, "POST", "/api/v1/assignments", map[string]any{"role": "careful-desk", "holder": map[string]any{"user": "vera"},
@@ -345,6 +347,21 @@ func TestDelegatedReset(t *testing.T) {
 	if r := e.do(request{Method: "POST", Path: "/api/v1/users/sally/reset-password", As: "vera",
 		Body: map[string]string{"verification": code}}); r.Status != 200 {
 		t.Fatalf("a verified reset: %d %s", r.Status, r.Body)
+	}
+	// Wrong codes count, although each reset fails: after five, even the right code is refused.
+	if r := e.do(request{Method: "POST", Path: "/api/v1/users/sally/verification", As: "vera", Body: map[string]string{"channel": "email"}}); r.Status != 200 {
+		t.Fatalf("send a second code: %d %s", r.Status, r.Body)
+	}
+	code = e.outboxCode(t, "identity_verification")
+	for i := 0; i < 5; i++ {
+		if r := e.do(request{Method: "POST", Path: "/api/v1/users/sally/reset-password", As: "vera",
+			Body: map[string]string{"verification": "wrong"}}); r.Status != 422 {
+			t.Fatalf("wrong code %d: %d %s", i+1, r.Status, r.Body)
+		}
+	}
+	if r := e.do(request{Method: "POST", Path: "/api/v1/users/sally/reset-password", As: "vera",
+		Body: map[string]string{"verification": code}}); r.Status != 422 || !strings.Contains(string(r.Body), "too many wrong codes") {
+		t.Fatalf("the right code after five wrong ones: %d %s", r.Status, r.Body)
 	}
 }
 

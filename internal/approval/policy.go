@@ -219,8 +219,8 @@ func Gateable(a delegation.Action) bool {
 	case delegation.UserIssueToken, delegation.SAIssueKey, delegation.UserResetPassword, delegation.UserChangePassword,
 		delegation.UserEnrolMFA:
 		return false // their secret (a token, a key, a temporary password) or secret input cannot wait
-	case delegation.SARevokeKey:
-		return false // a revocation must take effect at once: the key may have leaked
+	case delegation.SARevokeKey, delegation.UserRevokeTokens:
+		return false // a revocation must take effect at once: the key or token may have leaked
 	}
 	return true
 }

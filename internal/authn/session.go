@@ -78,6 +78,7 @@ type SessionStore interface {
 	UserCredential(ctx context.Context, userID string) (credential.UserCredential, error)
 	SaveSignInState(ctx context.Context, uc *credential.UserCredential) error
 	Session(ctx context.Context, idHash string) (credential.Session, error)
+	// SaveSession stores a session; a new one also becomes its user's last sign-in.
 	SaveSession(ctx context.Context, s *credential.Session) error
 	TouchSession(ctx context.Context, idHash string, at time.Time) error
 	DeleteSession(ctx context.Context, idHash string) error

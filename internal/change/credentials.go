@@ -170,7 +170,9 @@ func (pl *planner) checkVerification(ctx context.Context, userID string, uc cred
 		ok = subtle.ConstantTimeCompare([]byte(credential.HashSessionID(code)), []byte(v.CodeHash)) == 1
 	}
 	if !ok {
-		return directory.Invalid("verification", "the code is not right")
+		// The try counts, although the reset fails and its transaction rolls back.
+		return &failedWith{err: directory.Invalid("verification", "the code is not right"),
+			write: func(ctx context.Context, tx Tx) error { return tx.CountVerificationTry(ctx, v.UserID, v.ActorID) }}
 	}
 	return nil
 }

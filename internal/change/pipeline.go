@@ -159,7 +159,7 @@ func (p *Pipeline) runBatch(ctx context.Context, actor delegation.Actor, meta Me
 		}
 	}
 	if stop != nil && stop.ev != nil {
-		idx, rerr := p.record(ctx, stop.ev)
+		idx, rerr := p.record(ctx, stop.ev, stop.also)
 		if rerr != nil {
 			return nil, errors.Join(err, rerr)
 		}
@@ -187,7 +187,19 @@ func (p *Pipeline) runBatch(ctx context.Context, actor delegation.Actor, meta Me
 type attempt struct {
 	ev     *audit.Event
 	result Result
+	// also is a write that outlasts the op's rollback, made with the event (a wrong
+	// verification code counts toward the limit of tries).
+	also func(ctx context.Context, tx Tx) error
 }
+
+// failedWith is a planning error that leaves one write to make although the op fails.
+type failedWith struct {
+	err   error
+	write func(ctx context.Context, tx Tx) error
+}
+
+func (e *failedWith) Error() string { return e.err.Error() }
+func (e *failedWith) Unwrap() error { return e.err }
 
 // apply plans, authorizes, gates and writes one op inside tx.
 func (p *Pipeline) apply(ctx context.Context, tx Tx, sess delegation.Session, actor delegation.Actor, meta Meta, op *Op) (Result, *attempt, error) {
@@ -319,7 +331,12 @@ func (p *Pipeline) failure(actor delegation.Actor, meta Meta, op *Op, target dir
 	}
 	ev := p.event(actor, meta, op, target, now)
 	ev.Outcome, ev.Authority, ev.Reason, ev.Message = audit.Failed, dec.Authority, reason, err.Error()
-	return &attempt{ev: ev, result: Result{Outcome: audit.Failed, Target: target}}
+	a := &attempt{ev: ev, result: Result{Outcome: audit.Failed, Target: target}}
+	var fw *failedWith
+	if errors.As(err, &fw) {
+		a.also = fw.write
+	}
+	return a
 }
 
 // FailureReason is the stable reason code for an error the pipeline returns, or "" for an
@@ -354,10 +371,18 @@ func FailureReason(err error) string {
 	return ""
 }
 
-// record writes the event of an attempt that changed nothing, in a transaction of its own.
-func (p *Pipeline) record(ctx context.Context, ev *audit.Event) (int64, error) {
+// record writes the event of an attempt that changed nothing, in a transaction of its own,
+// with the attempt's own writes (also) when there are any.
+func (p *Pipeline) record(ctx context.Context, ev *audit.Event, also ...func(context.Context, Tx) error) (int64, error) {
 	var idx int64
 	err := p.store.InTx(ctx, func(tx Tx) error {
+		for _, w := range also {
+			if w != nil {
+				if err := w(ctx, tx); err != nil {
+					return err
+				}
+			}
+		}
 		var err error
 		idx, err = tx.AppendEvent(ctx, ev)
 		return err

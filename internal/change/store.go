@@ -89,6 +89,8 @@ type Tx interface {
 	// (directory.ErrNotFound when none); DeleteVerification removes it.
 	Verification(ctx context.Context, userID, actorID string) (credential.Verification, error)
 	DeleteVerification(ctx context.Context, userID, actorID string) error
+	// CountVerificationTry adds one wrong code to a verification's tries.
+	CountVerificationTry(ctx context.Context, userID, actorID string) error
 	// CountTokens counts the API tokens of the user id; DeleteTokens removes them all.
 	CountTokens(ctx context.Context, userID string) (int, error)
 	DeleteTokens(ctx context.Context, userID string) error

@@ -93,6 +93,11 @@ func (s *Store) SaveSession(ctx context.Context, se *credential.Session) error {
 		if err != nil {
 			return fmt.Errorf("store: save session: %w", err)
 		}
+		// The user's last sign-in: bookkeeping, not a change (no version, no audit event of
+		// its own; the sign-in's event records it).
+		if _, err := c.exec(ctx, "UPDATE users SET last_sign_in_at = ? WHERE id = ? AND COALESCE(last_sign_in_at, 0) < ?", micros(se.Created), se.UserID, micros(se.Created)); err != nil {
+			return fmt.Errorf("store: record the last sign-in: %w", err)
+		}
 		return nil
 	})
 }
@@ -154,6 +159,14 @@ func (s *Store) SaveVerification(ctx context.Context, v *credential.Verification
 			v.UserID, v.ActorID, v.CodeHash, v.Channel, micros(v.Expires), v.Attempts)
 		return err
 	})
+}
+
+// CountVerificationTry records one wrong code entered against a verification.
+func (t *tx) CountVerificationTry(ctx context.Context, userID, actorID string) error {
+	if _, err := t.exec(ctx, "UPDATE verifications SET attempts = attempts + 1 WHERE user_id = ? AND actor_id = ?", userID, actorID); err != nil {
+		return fmt.Errorf("store: count a verification try: %w", err)
+	}
+	return nil
 }
 
 // DeleteVerification removes a verification in the transaction (it was used).
