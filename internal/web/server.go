@@ -134,6 +134,10 @@ func (s *Server) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /requests/{id}", s.page(s.request))
 	mux.HandleFunc("POST /requests/{id}/{verdict}", s.page(s.decide))
 	mux.HandleFunc("GET /audit", s.page(s.auditList))
+	// Each area of the portal registers its own pages (directory.go, delegation.go, evidence.go).
+	s.registerDirectory(mux)
+	s.registerDelegation(mux)
+	s.registerEvidence(mux)
 }
 
 // view is what every page template gets: the signed-in person, the CSRF token for forms, a
