@@ -95,7 +95,8 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 		HR: &lifecycle.Service{Store: st, Applier: p, Config: p, Location: loc}}
 	a.auth = authn.New(st, st, log).WithSessions(st, p, engine, credential.PasswordPolicy{},
 		authn.Config{SecureCookie: cfg.TLSCert != "", MFAOptional: cfg.MFA == "optional", IdleTimeout: limits.SessionIdle,
-			AbsoluteTimeout: limits.SessionMax, LockoutThreshold: limits.LockoutAfter, LockoutDuration: limits.LockoutFor})
+			AbsoluteTimeout: limits.SessionMax, LockoutThreshold: limits.LockoutAfter, LockoutDuration: limits.LockoutFor,
+			StepUpWindow: limits.StepUpWindow})
 	if err := a.openEvidence(ctx); err != nil {
 		st.Close()
 		return nil, err
@@ -143,7 +144,7 @@ func (a *App) Handler() http.Handler {
 	srv.Register(mux, auth.Require)
 	auth.Register(mux, a.Pipeline) // OIDC's routes too: without OIDC they say so (auth/methods, 404 oidc_disabled)
 	portal, err := web.New(web.Deps{Auth: auth, Pipeline: a.Pipeline, Authz: a.Engine, Dir: a.Store, Deleg: a.Store,
-		Requests: a.Store, Audit: a.Store, Memberships: a.Store, Log: a.Log})
+		Requests: a.Store, Audit: a.Store, Memberships: a.Store, Credentials: a.Store, Log: a.Log})
 	if err != nil {
 		panic(fmt.Sprintf("portal templates: %v", err)) // embedded: a broken template is a build defect
 	}

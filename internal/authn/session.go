@@ -232,11 +232,17 @@ func safeMethod(m string) bool {
 // by signing in or stepping up with it, on a token by a valid code in the Deputy-TOTP header.
 // It returns a problem (403 step_up_required) otherwise. Without sessions configured, it allows.
 func (a *Authenticator) StepUp(r *http.Request, actor delegation.Actor) error {
+	s, _ := SessionFrom(r.Context())
+	return a.CheckStepUp(r, actor, s)
+}
+
+// CheckStepUp is StepUp on session s (nil for a token): the portal passes its own session.
+func (a *Authenticator) CheckStepUp(r *http.Request, actor delegation.Actor, s *credential.Session) error {
 	if a.sessions == nil {
 		return nil
 	}
 	ctx := r.Context()
-	if s, ok := SessionFrom(ctx); ok && a.now().Sub(s.MFAAt) <= a.cfg.StepUpWindow && !s.MFAAt.IsZero() {
+	if s != nil && a.now().Sub(s.MFAAt) <= a.cfg.StepUpWindow && !s.MFAAt.IsZero() {
 		return nil
 	}
 	uc, err := a.sessions.UserCredential(ctx, actor.ID)

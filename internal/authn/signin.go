@@ -304,34 +304,40 @@ func (a *Authenticator) stepUp(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, r, a.log, err)
 		return
 	}
-	if !a.throttle.allow(httpx.ClientAddr(r), a.now()) {
-		httpx.WriteError(w, r, a.log, errThrottled)
+	if err := a.StepUpSession(r, actor, s, in.TOTP); err != nil {
+		httpx.WriteError(w, r, a.log, err)
 		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// StepUpSession records a fresh second factor on session s from code, a current TOTP code of
+// the actor's authenticator. A wrong code counts toward the lockout and is recorded; so is a
+// step-up. The portal calls it with its own session; the API's step-up route too.
+func (a *Authenticator) StepUpSession(r *http.Request, actor delegation.Actor, s *credential.Session, code string) error {
+	if !a.throttle.allow(httpx.ClientAddr(r), a.now()) {
+		return errThrottled
 	}
 	uc, err := a.sessions.UserCredential(r.Context(), actor.ID)
 	if err != nil {
-		httpx.WriteError(w, r, a.log, err)
-		return
+		return err
 	}
-	step, good := credential.MatchTOTP(in.TOTP, uc.TOTPSecret, a.now(), uint64(uc.TOTPLastStep))
+	step, good := credential.MatchTOTP(code, uc.TOTPSecret, a.now(), uint64(uc.TOTPLastStep))
 	if !uc.TOTPEnabled || !good {
 		a.countFailure(r, &uc, uc.TOTPEnabled, a.now())
 		_, _ = a.rec.RecordAuth(r.Context(), actor, meta(r), change.ActionStepUp, userRef(actor), audit.Denied, "bad_mfa_code", "")
-		httpx.WriteError(w, r, a.log, httpx.NewProblem(http.StatusUnauthorized, "bad_mfa_code", "the code is not right"))
-		return
+		return httpx.NewProblem(http.StatusUnauthorized, "bad_mfa_code", "the code is not right")
 	}
 	uc.TOTPLastStep = int64(step)
 	if err := a.sessions.SaveSignInState(r.Context(), &uc); err != nil {
-		httpx.WriteError(w, r, a.log, err)
-		return
+		return err
 	}
 	s.MFAAt = a.now()
 	if err := a.sessions.SaveSession(r.Context(), s); err != nil {
-		httpx.WriteError(w, r, a.log, err)
-		return
+		return err
 	}
 	_, _ = a.rec.RecordAuth(r.Context(), actor, meta(r), change.ActionStepUp, userRef(actor), audit.Applied, "", "")
-	w.WriteHeader(http.StatusNoContent)
+	return nil
 }
 
 // changePassword changes the caller's own password (checked against the current one and the

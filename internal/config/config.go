@@ -86,6 +86,9 @@ type Config struct {
 	LockoutAfter string `json:"lockout_after"`
 	LockoutFor   string `json:"lockout_for"`
 	KeyMaxDays   string `json:"key_max_days"`
+	// StepUpWindow is how recent a second factor must be before a takeover action or an
+	// activation (0s: every time).
+	StepUpWindow string `json:"step_up_window"`
 	// MFA is "required" (the default: anyone who holds a role assignment enrols a second factor
 	// before their session may do anything else) or "optional".
 	MFA string `json:"mfa"`
@@ -128,6 +131,7 @@ var settings = []setting{
 	{"tls-key", "DEPUTY_TLS_KEY", "", func(c *Config) *string { return &c.TLSKey }},
 	{"mfa", "DEPUTY_MFA", "required", func(c *Config) *string { return &c.MFA }},
 	{"session-idle", "DEPUTY_SESSION_IDLE", "30m", func(c *Config) *string { return &c.SessionIdle }},
+	{"step-up-window", "DEPUTY_STEP_UP_WINDOW", "5m", func(c *Config) *string { return &c.StepUpWindow }},
 	{"session-max", "DEPUTY_SESSION_MAX", "12h", func(c *Config) *string { return &c.SessionMax }},
 	{"lockout-after", "DEPUTY_LOCKOUT_AFTER", "10", func(c *Config) *string { return &c.LockoutAfter }},
 	{"lockout-for", "DEPUTY_LOCKOUT_FOR", "15m", func(c *Config) *string { return &c.LockoutFor }},
@@ -166,6 +170,7 @@ var usage = map[string]string{
 	"tls-cert":            "certificate file (PEM) to serve HTTPS with; needs --tls-key (env DEPUTY_TLS_CERT)",
 	"tls-key":             "private key file (PEM) of --tls-cert (env DEPUTY_TLS_KEY)",
 	"session-idle":        "a session ends after this long without use (env DEPUTY_SESSION_IDLE)",
+	"step-up-window":      "how recent a second factor must be before a password reset, an authenticator's removal or an activation; 0s asks every time (env DEPUTY_STEP_UP_WINDOW)",
 	"session-max":         "and at the latest this long after sign-in (env DEPUTY_SESSION_MAX)",
 	"lockout-after":       "failed sign-ins within 15 minutes that lock an account (env DEPUTY_LOCKOUT_AFTER)",
 	"lockout-for":         "how long a lockout lasts before it lifts by itself (env DEPUTY_LOCKOUT_FOR)",
@@ -374,6 +379,8 @@ func (c Config) Sweep() (time.Duration, error) {
 type SignInLimits struct {
 	SessionIdle, SessionMax, LockoutFor time.Duration
 	LockoutAfter, KeyMaxDays            int
+	// StepUpWindow is zero for the default; "every time" (0s) is one nanosecond.
+	StepUpWindow time.Duration
 }
 
 // SignIn parses the sign-in settings.
@@ -405,6 +412,17 @@ func (c Config) SignIn() (SignInLimits, error) {
 	dur("session-idle", c.SessionIdle, &l.SessionIdle)
 	dur("session-max", c.SessionMax, &l.SessionMax)
 	dur("lockout-for", c.LockoutFor, &l.LockoutFor)
+	if c.StepUpWindow != "" {
+		d, err := time.ParseDuration(c.StepUpWindow)
+		switch {
+		case err != nil || d < 0 || d > time.Hour:
+			errs = append(errs, fmt.Errorf("config: step-up-window %q: want a duration from 0s to 1h", c.StepUpWindow))
+		case d == 0:
+			l.StepUpWindow = time.Nanosecond
+		default:
+			l.StepUpWindow = d
+		}
+	}
 	num("lockout-after", c.LockoutAfter, 3, 1000, &l.LockoutAfter)
 	num("key-max-days", c.KeyMaxDays, 1, 3650, &l.KeyMaxDays)
 	return l, errors.Join(errs...)

@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/deputy-iam/deputy/internal/approval"
 	"github.com/deputy-iam/deputy/internal/audit"
@@ -192,8 +193,14 @@ func (s *Server) user(c *ctx) {
 		s.fail(c, err)
 		return
 	}
+	locked := u.Status == directory.StatusLocked
+	if s.Credentials != nil {
+		if uc, err := s.Credentials.UserCredential(ctx, u.ID); err == nil && uc.LockedUntil.After(time.Now()) {
+			locked = true
+		}
+	}
 	s.render(c, http.StatusOK, "user", u.Username, map[string]any{"User": u, "Groups": groups, "Assignments": as,
-		"Events": evs, "Allowed": allowed, "Temp": ""}, nil)
+		"Events": evs, "Allowed": allowed, "Locked": locked, "StepUp": s.stepUpNeed(c)}, nil)
 }
 
 // userAction runs one of the user page's actions.
@@ -202,6 +209,11 @@ func (s *Server) userAction(c *ctx) {
 	op := change.Op{Target: target, Justification: strings.TrimSpace(c.r.PostFormValue("justification"))}
 	switch c.r.PathValue("action") {
 	case "reset-password":
+		// A takeover action: a fresh second factor first, as on the API.
+		if err := s.stepUp(c); err != nil {
+			s.fail(c, err)
+			return
+		}
 		op.Action, op.Reset = delegation.UserResetPassword, &change.ResetInput{Verification: strings.TrimSpace(c.r.PostFormValue("code"))}
 	case "unlock":
 		op.Action = delegation.UserUnlock

@@ -8,11 +8,13 @@ import (
 	"context"
 	"embed"
 	"errors"
+	"fmt"
 	"html/template"
 	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -51,6 +53,11 @@ type Memberships interface {
 	DirectMemberships(ctx context.Context, member directory.Ref) ([]directory.DirectMembership, error)
 }
 
+// Credentials reads a user's credential state (whether they are locked out now).
+type Credentials interface {
+	UserCredential(ctx context.Context, userID string) (credential.UserCredential, error)
+}
+
 // Deps are what the portal's pages read and submit through.
 type Deps struct {
 	Auth        *authn.Authenticator
@@ -61,6 +68,7 @@ type Deps struct {
 	Requests    Requests
 	Audit       audit.Reader
 	Memberships Memberships
+	Credentials Credentials
 	Log         *slog.Logger
 }
 
@@ -106,6 +114,51 @@ var funcs = template.FuncMap{
 		return false
 	},
 	"words": func(s string) string { return strings.ReplaceAll(s, "_", " ") },
+	"val":   readable,
+}
+
+// readable renders a value of an event's before or after for people: a reference by its name
+// (and type), a list joined, a map as "key: value" pairs, nothing as a dash.
+func readable(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return "—"
+	case string:
+		if x == "" {
+			return "—"
+		}
+		return x
+	case []any:
+		parts := make([]string, 0, len(x))
+		for _, e := range x {
+			parts = append(parts, readable(e))
+		}
+		if len(parts) == 0 {
+			return "—"
+		}
+		return strings.Join(parts, ", ")
+	case map[string]any:
+		if name, ok := x["name"].(string); ok && name != "" {
+			if t, ok := x["type"].(string); ok && t != "" {
+				return name + " (" + strings.ReplaceAll(t, "_", " ") + ")"
+			}
+			return name
+		}
+		keys := make([]string, 0, len(x))
+		for k := range x {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		parts := make([]string, 0, len(keys))
+		for _, k := range keys {
+			parts = append(parts, k+": "+readable(x[k]))
+		}
+		if len(parts) == 0 {
+			return "—"
+		}
+		return strings.Join(parts, "; ")
+	}
+	return fmt.Sprint(v)
 }
 
 // Register adds the portal's routes to mux.
@@ -243,4 +296,31 @@ var reasons = map[string]string{
 	"stale_version":                 "Someone changed this meanwhile: reload and try again",
 	"invalid":                       "Some of what you entered is not right",
 	"not_found":                     "There is no such thing, or you may not see it",
+	"step_up_required":              "Enter a current code from your authenticator first",
+	"mfa_enrolment_required":        "Turn on an authenticator first (Your authenticator, at /mfa)",
+	"bad_mfa_code":                  "That code from your authenticator is not right",
+}
+
+// stepUp makes sure the signed-in person gave a second factor lately, before a takeover
+// action or an activation: with the code their form carries (field "totp") when it has one.
+func (s *Server) stepUp(c *ctx) error {
+	if code := strings.TrimSpace(c.r.PostFormValue("totp")); code != "" {
+		if err := s.Auth.StepUpSession(c.r, c.me, c.session, code); err != nil {
+			return err
+		}
+	}
+	return s.Auth.CheckStepUp(c.r, c.me, c.session)
+}
+
+// stepUpNeed says what the form of such an action must ask for: "" (nothing), "code" (a
+// current code from the person's authenticator) or "enrol" (an authenticator first).
+func (s *Server) stepUpNeed(c *ctx) string {
+	err := s.Auth.CheckStepUp(c.r, c.me, c.session)
+	switch {
+	case err == nil:
+		return ""
+	case httpx.ProblemFor(err).Code == "mfa_enrolment_required":
+		return "enrol"
+	}
+	return "code"
 }
