@@ -305,9 +305,7 @@ var reasons = map[string]string{
 // action or an activation: with the code their form carries (field "totp") when it has one.
 func (s *Server) stepUp(c *ctx) error {
 	if code := strings.TrimSpace(c.r.PostFormValue("totp")); code != "" {
-		if err := s.Auth.StepUpSession(c.r, c.me, c.session, code); err != nil {
-			return err
-		}
+		return s.Auth.StepUpSession(c.r, c.me, c.session, code) // a fresh factor, for this action
 	}
 	return s.Auth.CheckStepUp(c.r, c.me, c.session)
 }
