@@ -114,9 +114,12 @@ func (s *Server) home(c *ctx) {
 		s.fail(c, err)
 		return
 	}
-	data := map[string]any{"Waiting": waiting, "Mine": mine, "Grants": s.Authz.Grants(c.me.ID)}
-	for _, g := range s.Authz.Grants(c.me.ID) {
-		if g.Role.Name == delegation.RoleTier0 {
+	grants := s.Authz.Grants(c.me.ID)
+	data := map[string]any{"Waiting": waiting, "Mine": mine, "Grants": grants}
+	readsAll := false
+	for _, g := range grants {
+		readsAll = readsAll || g.Role.Name == delegation.RoleTier0 || g.Role.Name == delegation.RoleAuditor
+		if g.Role.Name == delegation.RoleTier0 && data["BreakGlass"] == nil {
 			glass, err := s.Requests.Requests(ctx, approval.Query{State: approval.Unreviewed, Limit: 20})
 			if err != nil {
 				s.fail(c, err)
@@ -125,7 +128,100 @@ func (s *Server) home(c *ctx) {
 			data["BreakGlass"] = glass
 		}
 	}
+	// Assignments held directly that end within two weeks, and those waiting to be activated.
+	now := time.Now()
+	as, err := s.Deleg.Assignments(ctx, "", c.me.ID, "", 100)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	var expiring, eligible []delegation.Assignment
+	for _, a := range as {
+		switch {
+		case a.Eligible && (a.Until.IsZero() || now.Before(a.Until)):
+			eligible = append(eligible, a)
+		case !a.Until.IsZero() && now.Before(a.Until) && a.Until.Before(now.Add(14*24*time.Hour)):
+			expiring = append(expiring, a)
+		}
+	}
+	data["Expiring"], data["Eligible"] = expiring, eligible
+	if len(grants) > 0 {
+		recent, err := s.recentInScope(c, readsAll, now.Add(-7*24*time.Hour))
+		if err != nil {
+			s.fail(c, err)
+			return
+		}
+		data["Recent"] = recent
+	}
 	s.render(c, http.StatusOK, "home", "Home", data, nil)
+}
+
+// recentInScope is the latest applied changes since then to objects the person may read (to
+// any object for those who read the whole trail), at most ten, reading at most 500 events.
+func (s *Server) recentInScope(c *ctx, readsAll bool, since time.Time) ([]audit.Event, error) {
+	ctx := c.r.Context()
+	q := audit.Query{Outcome: audit.Applied, Since: since, Limit: 100}
+	if readsAll {
+		q.Limit = 10
+		evs, _, err := s.Audit.Events(ctx, q)
+		return evs, err
+	}
+	readable := map[string]bool{}
+	var out []audit.Event
+	for read := 0; read < 500; {
+		page, next, err := s.Audit.Events(ctx, q)
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range page {
+			read++
+			ok, seen := readable[e.Target.ID]
+			if !seen {
+				ok = s.mayRead(c, directory.Kind(e.Target.Type), e.Target.ID)
+				readable[e.Target.ID] = ok
+			}
+			if ok {
+				if out = append(out, e); len(out) == 10 {
+					return out, nil
+				}
+			}
+		}
+		if next == 0 {
+			break
+		}
+		q.Before = next
+	}
+	return out, nil
+}
+
+// mayRead reports whether the person may read the object of that kind and ID as it is now.
+func (s *Server) mayRead(c *ctx, kind directory.Kind, id string) bool {
+	ctx := c.r.Context()
+	ref := directory.Ref{Kind: kind, ID: id}
+	var obj delegation.Object
+	switch kind {
+	case directory.KindUser:
+		u, err := s.Dir.User(ctx, ref)
+		if err != nil {
+			return false
+		}
+		obj = delegation.Object{Ref: u.Ref(), Fields: u.Fields()}
+	case directory.KindGroup:
+		g, err := s.Dir.Group(ctx, ref)
+		if err != nil {
+			return false
+		}
+		obj = delegation.Object{Ref: g.Ref(), Fields: g.Fields()}
+	case directory.KindServiceAccount:
+		sa, err := s.Dir.ServiceAccount(ctx, ref)
+		if err != nil {
+			return false
+		}
+		obj = delegation.Object{Ref: sa.Ref(), Fields: sa.Fields()}
+	default:
+		return false
+	}
+	return len(s.Authz.Allowed(ctx, c.me, obj, []delegation.Action{delegation.DirectoryRead})) > 0
 }
 
 // users searches the users the person may see.
