@@ -77,5 +77,14 @@ func (a *App) Init(ctx context.Context, admin string) (change.Bootstrapped, erro
 			return change.Bootstrapped{}, fmt.Errorf("init: %w", err)
 		}
 	}
-	return a.Pipeline.Bootstrap(ctx, change.Meta{Transport: "cli"}, admin)
+	b, err := a.Pipeline.Bootstrap(ctx, change.Meta{Transport: "cli"}, admin)
+	if err != nil {
+		return b, err
+	}
+	// The authorizer learns of the first admin now, not at the first change after it: reads
+	// that ask it directly (is this caller a tier-0 admin?) must see them at once.
+	if err := a.Pipeline.CatchUp(ctx); err != nil {
+		return b, fmt.Errorf("init: %w", err)
+	}
+	return b, nil
 }

@@ -132,6 +132,28 @@ func TestOrgDays(t *testing.T) {
 		if r := o.residual(); len(r) != 0 {
 			t.Fatalf("residual access after day 1: %v", r)
 		}
+		// Every joiner with a manager has an activation link, sent to the manager only.
+		withManager := 0
+		for _, pp := range plan.People {
+			if pp.Manager != "" {
+				withManager++
+			}
+		}
+		msgs, err := o.st.Outbox(o.ctx, "notify", 0, 100000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		links := 0
+		for _, m := range msgs {
+			if p := string(m.Payload); strings.Contains(p, "account_activation") {
+				if links++; !strings.Contains(p, "/activate?user=") {
+					t.Fatalf("an activation without its link: %s", p)
+				}
+			}
+		}
+		if withManager == 0 || links != withManager {
+			t.Fatalf("day 1: %d activation links for %d joiners with a manager", links, withManager)
+		}
 		// The same feed again changes nothing.
 		run2, plan2, err := o.importFeed(day1, "2026-11-26", lifecycle.ImportOptions{Source: "hr-day1.csv"})
 		if err != nil || plan2.Ops != 0 || run2.Applied != 0 {
@@ -181,7 +203,7 @@ func TestOrgDays(t *testing.T) {
 		if held := o.account("E000034").Groups; !slices.ContainsFunc(held, func(h lifecycle.Held) bool { return h.Group.Name == "project-x" }) {
 			t.Fatalf("the mover lost access granted by hand: %v", held)
 		}
-		msgs, err := o.st.Outbox(o.ctx, "notify", 0, 1000)
+		msgs, err = o.st.Outbox(o.ctx, "notify", 0, 100000)
 		if err != nil || !slices.ContainsFunc(msgs, func(m store.OutboxMessage) bool {
 			return strings.Contains(string(m.Payload), "lifecycle_review") && strings.Contains(string(m.Payload), "project-x")
 		}) {

@@ -94,6 +94,8 @@ type PersonPlan struct {
 	// Manager (a username), who is told.
 	Notes   []string `json:"notes,omitempty"`
 	Manager string   `json:"manager,omitempty"`
+	// Starts is a joiner's start date (their activation link lasts until a week after it).
+	Starts time.Time `json:"starts,omitzero"`
 }
 
 // Planned is one op with the reason it is there.
@@ -264,7 +266,7 @@ func (pl *planner) add(pp *PersonPlan, op change.Op, why string) {
 }
 
 func (pl *planner) joiner(p *Person, pp *PersonPlan) {
-	pp.Kind = KindJoiner
+	pp.Kind, pp.Starts = KindJoiner, p.StartDate
 	b := pl.rules.Birthright(p)
 	in := &directory.UserInput{Username: pp.Username, GivenName: p.GivenName, FamilyName: p.FamilyName,
 		DisplayName: p.GivenName + " " + p.FamilyName, Email: p.Email, EmployeeID: p.EmployeeID, Department: p.Department,

@@ -41,6 +41,8 @@ type Service struct {
 	// Location is the HR time zone: "today" is the date there (default UTC).
 	Location *time.Location
 	Now      func() time.Time
+	// Portal is the portal's external address (--base-url), for joiners' activation links.
+	Portal string
 }
 
 // Today is the current day in the HR time zone, as UTC midnight of that date.
@@ -110,6 +112,9 @@ func (s *Service) Import(ctx context.Context, feed Feed, opt ImportOptions) (*Ru
 	}
 	if opt.Today.IsZero() {
 		opt.Today = s.Today()
+	}
+	if opt.Portal == "" {
+		opt.Portal = s.Portal
 	}
 	return Import(ctx, s.Store, s.Applier, rs, feed, opt)
 }
