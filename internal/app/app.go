@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -92,7 +93,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 		return nil, err
 	}
 	a := &App{Config: cfg, Store: st, Pipeline: p, Engine: engine, Log: log, registry: reg,
-		HR: &lifecycle.Service{Store: st, Applier: p, Config: p, Location: loc}}
+		HR: &lifecycle.Service{Store: st, Applier: p, Config: p, Location: loc, Portal: strings.TrimRight(cfg.BaseURL, "/")}}
 	a.auth = authn.New(st, st, log).WithSessions(st, p, engine, credential.PasswordPolicy{},
 		authn.Config{SecureCookie: cfg.TLSCert != "", MFAOptional: cfg.MFA == "optional", IdleTimeout: limits.SessionIdle,
 			AbsoluteTimeout: limits.SessionMax, LockoutThreshold: limits.LockoutAfter, LockoutDuration: limits.LockoutFor,
@@ -144,7 +145,9 @@ func (a *App) Handler() http.Handler {
 	srv.Register(mux, auth.Require)
 	auth.Register(mux, a.Pipeline) // OIDC's routes too: without OIDC they say so (auth/methods, 404 oidc_disabled)
 	portal, err := web.New(web.Deps{Auth: auth, Pipeline: a.Pipeline, Authz: a.Engine, Dir: a.Store, Deleg: a.Store,
-		Requests: a.Store, Audit: a.Store, Memberships: a.Store, Credentials: a.Store, Log: a.Log})
+		Requests: a.Store, Audit: a.Store, Memberships: a.Store, Credentials: a.Store, Log: a.Log,
+		Evidence: a.portalEvidence(), AuditKey: auditPublicKey(a.Config.SigningKey), HR: a.HR,
+		SAKeys: a.Store, DelegEngine: a.Engine, ApprovalPolicies: a.Store})
 	if err != nil {
 		panic(fmt.Sprintf("portal templates: %v", err)) // embedded: a broken template is a build defect
 	}
@@ -165,6 +168,25 @@ func (a *App) Handler() http.Handler {
 	mux.Handle("GET /metrics", promhttp.HandlerFor(a.registry, promhttp.HandlerOpts{Registry: a.registry}))
 	mux.HandleFunc("/", httpx.Fallback(mux, a.Log))
 	return httpx.Chain(mux, httpx.Observe(a.Log, httpx.NewMetrics(a.registry)), httpx.SecureHeaders)
+}
+
+// portalEvidence is the evidence service as the portal reads it: nil (not a nil pointer) when
+// there is no signing key.
+func (a *App) portalEvidence() web.Evidence {
+	if a.Evidence == nil {
+		return nil
+	}
+	return a.Evidence
+}
+
+// auditPublicKey is the audit signing key's public half (the .pub file deputy init wrote beside
+// it), "" when it cannot be read.
+func auditPublicKey(signingKey string) string {
+	b, err := os.ReadFile(strings.TrimSuffix(signingKey, filepath.Ext(signingKey)) + ".pub")
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
 }
 
 // PrepareOIDC turns on OIDC sign-in when an issuer is configured. It discovers the provider; an

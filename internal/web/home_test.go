@@ -1,6 +1,8 @@
 package web_test
 
 import (
+	"fmt"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -34,5 +36,32 @@ func TestPortalHome(t *testing.T) {
 	}
 	if t.Failed() {
 		t.Logf("home:\n%s", home)
+	}
+	// The audit trail shows them the same: changes about what they may see, not the rest.
+	_, trail := hank.get("/audit")
+	if !strings.Contains(trail, "sally") || strings.Contains(trail, "fred") {
+		t.Errorf("hank's audit trail:\n%s", trail)
+	}
+}
+
+// TestPortalPeoplePaging: a search with more people than a page links to the next page, whose
+// page is whole (a template error would cut it short).
+func TestPortalPeoplePaging(t *testing.T) {
+	p := newPortal(t)
+	p.api("POST", "/api/v1/users", map[string]any{"username": "hank", "ou": "/"})
+	p.api("POST", "/api/v1/assignments", map[string]any{"role": "helpdesk", "holder": map[string]any{"user": "hank"},
+		"scope": map[string]any{"ou": "/"}, "justification": "desk"})
+	for i := range 55 {
+		p.api("POST", "/api/v1/users", map[string]any{"username": fmt.Sprintf("person%02d", i), "ou": "/"})
+	}
+	hank := p.signedIn("hank")
+	_, first := hank.get("/users?q=person")
+	m := regexp.MustCompile(`href="(/users\?q=person&amp;cursor=[^"]+)"`).FindStringSubmatch(first)
+	if m == nil || !strings.Contains(first, "</html>") {
+		t.Fatalf("the first page has no link to the next, or is cut short:\n%s", first)
+	}
+	_, second := hank.get(strings.ReplaceAll(m[1], "&amp;", "&"))
+	if !strings.Contains(second, ">person54<") || strings.Contains(second, ">person00<") || !strings.Contains(second, "</html>") {
+		t.Fatalf("the second page:\n%s", second)
 	}
 }

@@ -146,7 +146,7 @@ func (s *Server) home(c *ctx) {
 	}
 	data["Expiring"], data["Eligible"] = expiring, eligible
 	if len(grants) > 0 {
-		recent, err := s.recentInScope(c, readsAll, now.Add(-7*24*time.Hour))
+		recent, _, err := s.scopedEvents(c, readsAll, audit.Query{Outcome: audit.Applied, Since: now.Add(-7 * 24 * time.Hour), Limit: 10})
 		if err != nil {
 			s.fail(c, err)
 			return
@@ -156,72 +156,40 @@ func (s *Server) home(c *ctx) {
 	s.render(c, http.StatusOK, "home", "Home", data, nil)
 }
 
-// recentInScope is the latest applied changes since then to objects the person may read (to
-// any object for those who read the whole trail), at most ten, reading at most 500 events.
-func (s *Server) recentInScope(c *ctx, readsAll bool, since time.Time) ([]audit.Event, error) {
+// scopedEvents searches the trail as q says and keeps what the person may see: everything
+// for those who read the whole trail, else their own actions and events about objects they
+// may read (eventInScope), reading at most 1,000 events. The cursor continues after the last
+// event read (0 at the end).
+func (s *Server) scopedEvents(c *ctx, readsAll bool, q audit.Query) ([]audit.Event, int64, error) {
 	ctx := c.r.Context()
-	q := audit.Query{Outcome: audit.Applied, Since: since, Limit: 100}
 	if readsAll {
-		q.Limit = 10
-		evs, _, err := s.Audit.Events(ctx, q)
-		return evs, err
+		return s.Audit.Events(ctx, q)
 	}
-	readable := map[string]bool{}
+	want := q.Limit
+	q.Limit = 200
 	var out []audit.Event
-	for read := 0; read < 500; {
+	for read := 0; read < 1000; {
 		page, next, err := s.Audit.Events(ctx, q)
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
-		for _, e := range page {
+		for i := range page {
 			read++
-			ok, seen := readable[e.Target.ID]
-			if !seen {
-				ok = s.mayRead(c, directory.Kind(e.Target.Type), e.Target.ID)
-				readable[e.Target.ID] = ok
-			}
-			if ok {
-				if out = append(out, e); len(out) == 10 {
-					return out, nil
+			if s.eventInScope(ctx, c.me, &page[i]) {
+				if out = append(out, page[i]); len(out) == want {
+					if i == len(page)-1 && next == 0 {
+						return out, 0, nil
+					}
+					return out, page[i].Index, nil
 				}
 			}
 		}
 		if next == 0 {
-			break
+			return out, 0, nil
 		}
 		q.Before = next
 	}
-	return out, nil
-}
-
-// mayRead reports whether the person may read the object of that kind and ID as it is now.
-func (s *Server) mayRead(c *ctx, kind directory.Kind, id string) bool {
-	ctx := c.r.Context()
-	ref := directory.Ref{Kind: kind, ID: id}
-	var obj delegation.Object
-	switch kind {
-	case directory.KindUser:
-		u, err := s.Dir.User(ctx, ref)
-		if err != nil {
-			return false
-		}
-		obj = delegation.Object{Ref: u.Ref(), Fields: u.Fields()}
-	case directory.KindGroup:
-		g, err := s.Dir.Group(ctx, ref)
-		if err != nil {
-			return false
-		}
-		obj = delegation.Object{Ref: g.Ref(), Fields: g.Fields()}
-	case directory.KindServiceAccount:
-		sa, err := s.Dir.ServiceAccount(ctx, ref)
-		if err != nil {
-			return false
-		}
-		obj = delegation.Object{Ref: sa.Ref(), Fields: sa.Fields()}
-	default:
-		return false
-	}
-	return len(s.Authz.Allowed(ctx, c.me, obj, []delegation.Action{delegation.DirectoryRead})) > 0
+	return out, q.Before, nil
 }
 
 // users searches the users the person may see.
@@ -258,7 +226,7 @@ func (s *Server) users(c *ctx) {
 
 // userActions are the actions a user page may offer.
 var userActions = []delegation.Action{delegation.DirectoryRead, delegation.UserResetPassword, delegation.UserUnlock,
-	delegation.UserDisable, delegation.UserEnable, delegation.UserUpdate, delegation.UserRevokeTokens}
+	delegation.UserDisable, delegation.UserEnable, delegation.UserUpdate, delegation.UserRevokeTokens, delegation.UserMove}
 
 // user shows a person: profile, groups and why, assignments, recent events, and only the
 // actions the viewer may take.
@@ -456,15 +424,13 @@ func (s *Server) auditList(c *ctx) {
 	for _, g := range s.Authz.Grants(c.me.ID) {
 		all = all || g.Role.Name == delegation.RoleTier0 || g.Role.Name == delegation.RoleAuditor
 	}
-	if !all {
-		q.Actor = c.me.ID
-	}
-	evs, next, err := s.Audit.Events(c.r.Context(), q)
+	evs, next, err := s.scopedEvents(c, all, q)
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
-	s.render(c, http.StatusOK, "audit", "Audit trail", map[string]any{"Events": evs, "Next": next, "Query": q, "All": all}, nil)
+	s.render(c, http.StatusOK, "audit", "Audit trail", map[string]any{"Events": evs, "Next": next, "Query": q, "All": all,
+		"Checkpoint": s.checkpointStatus(c.r.Context())}, nil)
 }
 
 func (s *Server) mfaPage(c *ctx) {
@@ -536,4 +502,34 @@ func (s *Server) resetForgotten(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.Redirect(w, r, "/sign-in?done="+url.QueryEscape("Password changed: sign in with the new one."), http.StatusSeeOther)
+}
+
+// activatePage is where a joiner sets their first password, from the activation link their
+// manager passed on (lifecycle sends it). The code is checked when the form is sent.
+func (s *Server) activatePage(w http.ResponseWriter, r *http.Request) {
+	c := &ctx{w: w, r: r}
+	q := r.URL.Query()
+	s.render(c, http.StatusOK, "activate", "Welcome", map[string]any{"Username": q.Get("user"), "Code": q.Get("code")}, nil)
+}
+
+// activate sets a joiner's first password with their activation code: the same one-time
+// recovery code a forgotten password uses, so it works once and counts wrong tries.
+func (s *Server) activate(w http.ResponseWriter, r *http.Request) {
+	c := &ctx{w: w, r: r}
+	username, code := strings.TrimSpace(r.PostFormValue("user")), r.PostFormValue("code")
+	data := map[string]any{"Username": username, "Code": code}
+	if r.PostFormValue("new_password") != r.PostFormValue("confirm") {
+		data["Error"] = "The two passwords differ."
+		s.render(c, http.StatusUnprocessableEntity, "activate", "Welcome", data, nil)
+		return
+	}
+	if _, err := s.Auth.ResetForgotten(r, username, code, "", r.PostFormValue("new_password")); err != nil {
+		data["Error"] = "That password cannot be used: " + strings.TrimPrefix(err.Error(), "invalid input: ")
+		if err == authn.ErrBadRecovery {
+			data["Error"] = "This link has expired or was used already: ask your manager or the helpdesk for a new one."
+		}
+		s.render(c, http.StatusUnprocessableEntity, "activate", "Welcome", data, nil)
+		return
+	}
+	http.Redirect(w, r, "/sign-in?done="+url.QueryEscape("Your password is set: sign in with it."), http.StatusSeeOther)
 }

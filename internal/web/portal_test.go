@@ -24,13 +24,26 @@ type portal struct {
 	t     *testing.T
 	srv   *httptest.Server
 	token string
+	app   *app.App
+	dir   string // the data directory
 }
 
+// newPortal serves a fresh installation on SQLite, second factors optional.
 func newPortal(t *testing.T) *portal {
+	t.Helper()
+	return newPortalWith(t, nil, nil)
+}
+
+// newPortalWith is newPortal with its configuration changed by configure, and ready run after
+// init, before the server starts (each may be nil).
+func newPortalWith(t *testing.T, configure func(*config.Config), ready func(a *app.App, dir string)) *portal {
 	t.Helper()
 	dir := t.TempDir()
 	cfg := config.Config{DataDir: dir, SigningKey: filepath.Join(dir, "audit-signing.key"), Addr: "127.0.0.1:0",
 		LogLevel: "error", LogFormat: "text", ShutdownTimeout: 5 * time.Second, MFA: "optional"}
+	if configure != nil {
+		configure(&cfg)
+	}
 	a, err := app.Open(context.Background(), cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
@@ -40,9 +53,12 @@ func newPortal(t *testing.T) *portal {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if ready != nil {
+		ready(a, dir)
+	}
 	srv := httptest.NewServer(a.Handler())
 	t.Cleanup(srv.Close)
-	return &portal{t: t, srv: srv, token: b.Token}
+	return &portal{t: t, srv: srv, token: b.Token, app: a, dir: dir}
 }
 
 // api calls the REST API as the admin.

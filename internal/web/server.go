@@ -70,12 +70,27 @@ type Deps struct {
 	Memberships Memberships
 	Credentials Credentials
 	Log         *slog.Logger
+	// Evidence signs and proves the audit log's checkpoints (audit.Evidence; evidence.go), nil
+	// without a signing key; AuditKey is the signing key's public half, to check them with.
+	Evidence Evidence
+	AuditKey string
+	// HR imports HR feeds (lifecycle.Service; evidence.go), nil without the HR lifecycle.
+	HR HR
+	// SAKeys lists service accounts' API keys, never their secrets (directory.go).
+	SAKeys SAKeys
+	// DelegEngine answers who-can and the escalation report, and tells the approval gate who
+	// could approve (the delegation engine; delegation.go).
+	DelegEngine DelegEngine
+	// ApprovalPolicies reads the approval policies, for a grant's preview (delegation.go).
+	ApprovalPolicies ApprovalPolicies
 }
 
 // Server renders the portal.
 type Server struct {
 	Deps
 	pages map[string]*template.Template
+	// feeds keeps uploaded HR feeds between their plan and their apply (evidence.go).
+	feeds *feedStore
 }
 
 // New parses the portal's templates.
@@ -171,6 +186,8 @@ func (s *Server) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /forgot-password", s.forgotPage)
 	mux.HandleFunc("POST /forgot-password", s.forgot)
 	mux.HandleFunc("POST /reset-password", s.resetForgotten)
+	mux.HandleFunc("GET /activate", s.activatePage)
+	mux.HandleFunc("POST /activate", s.activate)
 	mux.HandleFunc("GET /password", s.page(s.passwordPage))
 	mux.HandleFunc("POST /password", s.page(s.changePassword))
 	mux.HandleFunc("GET /mfa", s.page(s.mfaPage))
