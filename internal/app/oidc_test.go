@@ -65,6 +65,9 @@ func TestServeWithOIDC(t *testing.T) {
 	if code, body := get("/api/v1/auth/methods"); code != 200 || strings.TrimSpace(body) != `{"oidc":true,"password":true}` {
 		t.Fatalf("methods: %d %s", code, body)
 	}
+	if code, body := get("/sign-in?next=/audit"); code != 200 || !strings.Contains(body, `href="/api/v1/auth/oidc/start?return_to=%2faudit"`) {
+		t.Fatalf("the portal's sign-in page offers no OIDC sign-in: %d %s", code, body)
+	}
 	op.QueueUser(&mockoidc.MockUser{Subject: "s-admin", PreferredUsername: "admin"})
 	// The sign-in ends at the portal, which sends a session that must enrol a second factor to
 	// that page.

@@ -146,6 +146,9 @@ func flowKey(secret string) []byte {
 	return k
 }
 
+// OIDCEnabled reports whether sign-in through an OpenID provider is on (the portal offers it).
+func (a *Authenticator) OIDCEnabled() bool { return a.oidc != nil }
+
 // authMethods says which sign-in methods a client may offer.
 func (a *Authenticator) authMethods(w http.ResponseWriter, r *http.Request) {
 	httpx.WriteJSON(w, http.StatusOK, map[string]bool{"password": a.sessions != nil, "oidc": a.oidc != nil})

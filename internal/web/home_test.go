@@ -2,6 +2,8 @@ package web_test
 
 import (
 	"fmt"
+	"net/http"
+	"net/url"
 	"regexp"
 	"strings"
 	"testing"
@@ -63,5 +65,76 @@ func TestPortalPeoplePaging(t *testing.T) {
 	_, second := hank.get(strings.ReplaceAll(m[1], "&amp;", "&"))
 	if !strings.Contains(second, ">person54<") || strings.Contains(second, ">person00<") || !strings.Contains(second, "</html>") {
 		t.Fatalf("the second page:\n%s", second)
+	}
+}
+
+// TestPortalRevokeTokens: a delegate whose role allows user.revoke_tokens revokes a person's
+// API tokens from their page, and the tokens stop at once; a helpdesk agent is not offered it.
+func TestPortalRevokeTokens(t *testing.T) {
+	p := newPortal(t)
+	p.api("POST", "/api/v1/ous", map[string]any{"name": "sales"})
+	for _, u := range []string{"rita", "hank"} {
+		p.api("POST", "/api/v1/users", map[string]any{"username": u, "ou": "/"})
+	}
+	p.api("POST", "/api/v1/users", map[string]any{"username": "sally", "ou": "sales"})
+	p.api("POST", "/api/v1/roles", map[string]any{"name": "token-desk", "actions": []string{"directory.read", "user.revoke_tokens"}})
+	p.api("POST", "/api/v1/assignments", map[string]any{"role": "token-desk", "holder": map[string]any{"user": "rita"},
+		"scope": map[string]any{"ou": "sales"}, "justification": "leaks"})
+	p.api("POST", "/api/v1/assignments", map[string]any{"role": "helpdesk", "holder": map[string]any{"user": "hank"},
+		"scope": map[string]any{"ou": "sales"}, "justification": "desk"})
+	token := p.api("POST", "/api/v1/users/sally/tokens", map[string]any{"name": "laptop"})["token"].(string)
+	me := func() int {
+		req, _ := http.NewRequest("GET", p.srv.URL+"/api/v1/me", nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := me(); code != 200 {
+		t.Fatalf("sally's token before: %d", code)
+	}
+	if _, page := p.signedIn("hank").get("/users/sally"); strings.Contains(page, "Revoke all API tokens") {
+		t.Fatalf("a helpdesk agent is offered the revocation:\n%s", page)
+	}
+	rita := p.signedIn("rita")
+	if _, page := rita.get("/users/sally"); !strings.Contains(page, "Revoke all API tokens") {
+		t.Fatalf("rita is not offered the revocation:\n%s", page)
+	}
+	if body := rita.post("/users/sally/revoke-tokens", url.Values{}, true); !strings.Contains(body, "Their API tokens are revoked") {
+		t.Fatalf("the revocation:\n%s", body)
+	}
+	if code := me(); code != 401 {
+		t.Fatalf("sally's token after the revocation: %d", code)
+	}
+}
+
+// TestPortalNestedGroups: a person's page lists the groups they hold through nesting, with the
+// chain of groups that brings each.
+func TestPortalNestedGroups(t *testing.T) {
+	p := newPortal(t)
+	p.api("POST", "/api/v1/users", map[string]any{"username": "hank", "ou": "/"})
+	p.api("POST", "/api/v1/users", map[string]any{"username": "sally", "ou": "/"})
+	p.api("POST", "/api/v1/assignments", map[string]any{"role": "helpdesk", "holder": map[string]any{"user": "hank"},
+		"scope": map[string]any{"ou": "/"}, "justification": "desk"})
+	for _, g := range []string{"sales-east", "sales-all", "all-staff"} {
+		p.api("POST", "/api/v1/groups", map[string]any{"name": g, "ou": "/"})
+	}
+	p.api("POST", "/api/v1/groups/sales-east/members", map[string]any{"member": "sally"})
+	p.api("POST", "/api/v1/groups/sales-all/members", map[string]any{"member": "group:sales-east"})
+	p.api("POST", "/api/v1/groups/all-staff/members", map[string]any{"member": "group:sales-all"})
+	_, page := p.signedIn("hank").get("/users/sally")
+	i := strings.Index(page, "Through nested groups")
+	if i < 0 {
+		t.Fatalf("no nested groups on sally's page:\n%s", page)
+	}
+	nested := page[i:]
+	for _, want := range []string{`>sales-all</a> <span class="muted">through <a href="/groups/sales-east">sales-east</a>`,
+		`>all-staff</a> <span class="muted">through <a href="/groups/sales-east">sales-east</a> → <a href="/groups/sales-all">sales-all</a>`} {
+		if !strings.Contains(nested, want) {
+			t.Errorf("the nested groups lack %q:\n%s", want, nested)
+		}
 	}
 }

@@ -43,7 +43,8 @@ func localPath(p string) string {
 
 func (s *Server) signInPage(w http.ResponseWriter, r *http.Request) {
 	c := &ctx{w: w, r: r}
-	s.render(c, http.StatusOK, "sign-in", "Sign in", map[string]any{"Next": localPath(r.URL.Query().Get("next"))}, nil)
+	s.render(c, http.StatusOK, "sign-in", "Sign in", map[string]any{"Next": localPath(r.URL.Query().Get("next")),
+		"OIDC": s.Auth.OIDCEnabled()}, nil)
 }
 
 // signIn signs in with a password (and a TOTP code when the account has one).
@@ -60,7 +61,7 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request) {
 			msg = "Too many attempts from here: wait a minute."
 		}
 		s.render(c, http.StatusUnauthorized, "sign-in", "Sign in", map[string]any{"Next": next, "Error": msg,
-			"Username": r.PostFormValue("username"), "NeedCode": err == authn.ErrMFARequired}, nil)
+			"Username": r.PostFormValue("username"), "NeedCode": err == authn.ErrMFARequired, "OIDC": s.Auth.OIDCEnabled()}, nil)
 		return
 	}
 	s.Auth.SetSessionCookie(w, id, sess.Expires)
@@ -247,6 +248,17 @@ func (s *Server) user(c *ctx) {
 		s.fail(c, err)
 		return
 	}
+	all, err := s.Memberships.Memberships(ctx, u.Ref())
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	var nested []directory.Membership // the groups held through others, with the chain
+	for _, m := range all {
+		if len(m.Via) > 0 {
+			nested = append(nested, m)
+		}
+	}
 	as, err := s.Deleg.Assignments(ctx, "", u.ID, "", 100)
 	if err != nil {
 		s.fail(c, err)
@@ -264,7 +276,15 @@ func (s *Server) user(c *ctx) {
 		}
 	}
 	s.render(c, http.StatusOK, "user", u.Username, map[string]any{"User": u, "Groups": groups, "Assignments": as,
-		"Events": evs, "Allowed": allowed, "Locked": locked, "StepUp": s.stepUpNeed(c)}, nil)
+		"Events": evs, "Allowed": allowed, "Locked": locked, "Nested": nested, "StepUp": s.stepUpNeed(c)}, nil)
+}
+
+// userActionDone says in words what a user page's action did.
+var userActionDone = map[delegation.Action]string{
+	delegation.UserUnlock:       "Unlocked: they can sign in again.",
+	delegation.UserDisable:      "Disabled: their sign-in, sessions and API tokens stop.",
+	delegation.UserEnable:       "Enabled again.",
+	delegation.UserRevokeTokens: "Their API tokens are revoked: they stop working now.",
 }
 
 // userAction runs one of the user page's actions.
@@ -285,6 +305,8 @@ func (s *Server) userAction(c *ctx) {
 		op.Action = delegation.UserDisable
 	case "enable":
 		op.Action = delegation.UserEnable
+	case "revoke-tokens":
+		op.Action = delegation.UserRevokeTokens
 	default:
 		s.fail(c, directory.NotFound("action", c.r.PathValue("action")))
 		return
@@ -299,7 +321,7 @@ func (s *Server) userAction(c *ctx) {
 			"Password": res.Credential.Secret}, nil)
 		return
 	}
-	http.Redirect(c.w, c.r, "/users/"+url.PathEscape(res.Target.Name)+"?done="+url.QueryEscape("Done: "+strings.ReplaceAll(string(op.Action), "_", " ")), http.StatusSeeOther)
+	http.Redirect(c.w, c.r, "/users/"+url.PathEscape(res.Target.Name)+"?done="+url.QueryEscape(userActionDone[op.Action]), http.StatusSeeOther)
 }
 
 // group shows a group's owners and members (with why each is there) and the membership actions

@@ -48,9 +48,11 @@ type Requests interface {
 	Requests(ctx context.Context, q approval.Query) ([]approval.Request, error)
 }
 
-// Memberships reads a member's direct memberships with their provenance.
+// Memberships reads a member's direct memberships with their provenance, and all of them
+// (through nested groups too, with the chain).
 type Memberships interface {
 	DirectMemberships(ctx context.Context, member directory.Ref) ([]directory.DirectMembership, error)
+	Memberships(ctx context.Context, member directory.Ref) ([]directory.Membership, error)
 }
 
 // Credentials reads a user's credential state (whether they are locked out now).
