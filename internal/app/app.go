@@ -147,7 +147,8 @@ func (a *App) Handler() http.Handler {
 	portal, err := web.New(web.Deps{Auth: auth, Pipeline: a.Pipeline, Authz: a.Engine, Dir: a.Store, Deleg: a.Store,
 		Requests: a.Store, Audit: a.Store, Memberships: a.Store, Credentials: a.Store, Log: a.Log,
 		Evidence: a.portalEvidence(), AuditKey: auditPublicKey(a.Config.SigningKey), HR: a.HR,
-		SAKeys: a.Store, DelegEngine: a.Engine, ApprovalPolicies: a.Store})
+		SAKeys: a.Store, DelegEngine: a.Engine, ApprovalPolicies: a.Store,
+		Portal: strings.TrimRight(a.Config.BaseURL, "/")})
 	if err != nil {
 		panic(fmt.Sprintf("portal templates: %v", err)) // embedded: a broken template is a build defect
 	}

@@ -86,9 +86,20 @@ func BenchmarkPortalPages100k(b *testing.B) {
 		b.Fatalf("users: %v", err)
 	}
 	someone := page.Items[len(page.Items)/2].Username
-	pages := []string{"/", "/users", "/users?q=" + someone[:3], "/users/" + someone, "/requests", "/audit"}
+	groups, err := a.Store.ListGroups(ctx, directoryQuery())
+	if err != nil || len(groups.Items) == 0 {
+		b.Fatalf("groups: %v", err)
+	}
+	group := groups.Items[len(groups.Items)/2].Name
+	pages := []struct{ name, path string }{
+		{"home", "/"}, {"users", "/users"}, {"users_search", "/users?q=" + someone[:3]}, {"user_page", "/users/" + someone},
+		{"groups", "/groups"}, {"group_page", "/groups/" + group}, {"ous", "/ous"}, {"service_accounts", "/service-accounts"},
+		{"delegation", "/delegation"}, {"who_can", "/delegation/who-can?type=user&id=" + someone + "&action=user.reset_password"},
+		{"requests", "/requests"}, {"audit", "/audit"}, {"audit_event", "/audit/1000"},
+	}
 	b.ResetTimer()
-	for _, p := range pages {
+	for _, pg := range pages {
+		p := pg.path
 		var lat []time.Duration
 		for i := 0; i < max(b.N, 100)+5; i++ {
 			start := time.Now()
@@ -111,13 +122,7 @@ func BenchmarkPortalPages100k(b *testing.B) {
 			}
 		}
 		slices.Sort(lat)
-		name := strings.NewReplacer("/", "_", "?", "_", "=", "_").Replace(strings.TrimPrefix(p, "/"))
-		if name == "" {
-			name = "home"
-		}
-		if strings.HasPrefix(p, "/users/") {
-			name = "user_page"
-		}
+		name := pg.name
 		b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, name+"_p50_ms")
 		b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, name+"_p99_ms")
 	}

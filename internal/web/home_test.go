@@ -1,6 +1,7 @@
 package web_test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -136,5 +137,70 @@ func TestPortalNestedGroups(t *testing.T) {
 		if !strings.Contains(nested, want) {
 			t.Errorf("the nested groups lack %q:\n%s", want, nested)
 		}
+	}
+}
+
+// TestPortalAskToJoin: a delegate who sees a group but may not add themselves asks its owners;
+// the owner gets the request (with a link that fills in the name) and adds them in their own
+// name. Asking grants nothing by itself.
+func TestPortalAskToJoin(t *testing.T) {
+	p := newPortal(t)
+	p.api("POST", "/api/v1/ous", map[string]any{"name": "sales"})
+	p.api("POST", "/api/v1/users", map[string]any{"username": "hank", "ou": "/"})
+	p.api("POST", "/api/v1/users", map[string]any{"username": "olga", "ou": "/"})
+	p.api("POST", "/api/v1/groups", map[string]any{"name": "crm-users", "ou": "sales", "owners": []string{"olga"}})
+	p.api("POST", "/api/v1/assignments", map[string]any{"role": "helpdesk", "holder": map[string]any{"user": "hank"},
+		"scope": map[string]any{"ou": "sales"}, "justification": "desk"})
+	p.api("POST", "/api/v1/assignments", map[string]any{"role": "group-owner", "holder": map[string]any{"user": "olga"},
+		"scope": map[string]any{"relation": "owned_groups"}, "justification": "owners manage their groups"})
+	// An owner adds only people they may see (the model's rule): olga reads the directory.
+	p.api("POST", "/api/v1/assignments", map[string]any{"role": "reader", "holder": map[string]any{"user": "olga"},
+		"scope": map[string]any{"ou": "/"}, "justification": "staff directory"})
+	hank := p.signedIn("hank")
+	if _, page := hank.get("/groups/crm-users"); !strings.Contains(page, "Ask the owners to add me") {
+		t.Fatalf("hank is not offered to ask:\n%s", page)
+	}
+	if body := hank.post("/groups/crm-users/join", url.Values{}, true); !strings.Contains(body, "justification") {
+		t.Fatalf("a request without a reason:\n%s", body)
+	}
+	if body := hank.post("/groups/crm-users/join", url.Values{"justification": {"CRM access for the Sales desk"}}, true); !strings.Contains(body, "Your request went to the owners") {
+		t.Fatalf("the request:\n%s", body)
+	}
+	msgs, err := p.app.Store.Outbox(context.Background(), "notify", 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, m := range msgs {
+		payload := string(m.Payload)
+		found = found || strings.Contains(payload, "join_request") && strings.Contains(payload, "CRM access for the Sales desk") &&
+			strings.Contains(payload, "/groups/crm-users?add=hank")
+	}
+	if !found {
+		t.Fatalf("no join request to the owner in the outbox (%d messages)", len(msgs))
+	}
+	members := func() []any {
+		items, _ := p.api("GET", "/api/v1/groups/crm-users/members", nil)["items"].([]any)
+		return items
+	}
+	if n := len(members()); n != 0 {
+		t.Fatalf("asking made %d member(s)", n)
+	}
+	olga := p.signedIn("olga")
+	if _, page := olga.get("/groups/crm-users?add=hank"); !strings.Contains(page, `name="member" required value="hank"`) {
+		t.Fatalf("the owner's form is not filled in:\n%s", page)
+	}
+	if body := olga.post("/groups/crm-users/members", url.Values{"member": {"hank"}, "justification": {"asked, CRM access"}}, true); !strings.Contains(body, "Member added") {
+		t.Fatalf("the owner adds hank:\n%s", body)
+	}
+	if n := len(members()); n != 1 {
+		t.Fatalf("members after the owner's add: %d", n)
+	}
+	if _, page := hank.get("/groups/crm-users"); strings.Contains(page, "Ask the owners to add me") {
+		t.Fatalf("a member is offered to ask again")
+	}
+	events, _ := p.api("GET", "/api/v1/audit/events?action=group.request_join", nil)["items"].([]any)
+	if len(events) != 1 {
+		t.Fatalf("request_join events: %v", events)
 	}
 }

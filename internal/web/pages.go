@@ -3,6 +3,7 @@ package web
 import (
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -344,7 +345,28 @@ func (s *Server) group(c *ctx) {
 		s.fail(c, err)
 		return
 	}
-	s.render(c, http.StatusOK, "group", g.Name, map[string]any{"Group": g, "Members": members.Items, "Allowed": allowed}, nil)
+	// Anyone who sees the group, is not in it and is not its only owner may ask to join: the
+	// request goes to the owners, who add them (or not) in their own name.
+	mine, err := s.Memberships.DirectMemberships(ctx, directory.Ref{Kind: directory.KindUser, ID: c.me.ID})
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	canAsk := slices.ContainsFunc(g.Owners, func(o directory.Ref) bool { return o.ID != c.me.ID }) &&
+		!slices.ContainsFunc(mine, func(m directory.DirectMembership) bool { return m.Group.ID == g.ID })
+	s.render(c, http.StatusOK, "group", g.Name, map[string]any{"Group": g, "Members": members.Items, "Allowed": allowed,
+		"CanAsk": canAsk, "Add": c.r.URL.Query().Get("add")}, nil)
+}
+
+// askToJoin sends the group's owners the person's request to be added, with their reason.
+func (s *Server) askToJoin(c *ctx) {
+	group := c.r.PathValue("group")
+	if _, err := s.Pipeline.RequestJoin(c.r.Context(), c.me, meta(c.r), directory.ParseRef(directory.KindGroup, group),
+		c.r.PostFormValue("justification"), s.Portal); err != nil {
+		s.fail(c, err)
+		return
+	}
+	http.Redirect(c.w, c.r, "/groups/"+url.PathEscape(group)+"?done="+url.QueryEscape("Your request went to the owners: they decide whether to add you."), http.StatusSeeOther)
 }
 
 func (s *Server) addMember(c *ctx) {

@@ -72,6 +72,9 @@ type Deps struct {
 	Memberships Memberships
 	Credentials Credentials
 	Log         *slog.Logger
+	// Portal is the portal's external address (--base-url, without a trailing slash), for
+	// links in notifications; "" leaves them as paths.
+	Portal string
 	// Evidence signs and proves the audit log's checkpoints (audit.Evidence; evidence.go), nil
 	// without a signing key; AuditKey is the signing key's public half, to check them with.
 	Evidence Evidence
@@ -201,6 +204,7 @@ func (s *Server) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST /users/{user}/{action}", s.page(s.userAction))
 	mux.HandleFunc("GET /groups/{group}", s.page(s.group))
 	mux.HandleFunc("POST /groups/{group}/members", s.page(s.addMember))
+	mux.HandleFunc("POST /groups/{group}/join", s.page(s.askToJoin))
 	mux.HandleFunc("POST /groups/{group}/members/{member}/remove", s.page(s.removeMember))
 	mux.HandleFunc("GET /requests", s.page(s.requests))
 	mux.HandleFunc("GET /requests/{id}", s.page(s.request))
