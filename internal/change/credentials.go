@@ -292,75 +292,57 @@ const (
 	ActionForgotPassword = "auth.forgot_password"
 	ActionResetForgotten = "auth.reset_forgotten_password"
 	ActionVerifyIdentity = "user.verify_identity"
-	ActionSendActivation = "user.send_activation"
 )
 
-// Activation is a new account's way in, sent to someone who passes it on (the manager).
-type Activation struct {
-	User    string // the account's username
-	To      string // the username of whom the link goes to (the manager)
-	Portal  string // the portal's address ("" when unknown: the message names the path)
-	Expires time.Time
+// WelcomeInput asks user.create to give the new account its way in: a one-time activation
+// code (256 random bits, stored hashed as the account's recovery code, valid until Expires) in
+// a link to Portal + "/activate", sent through the outbox to the account's manager, who passes
+// it on (the joiner cannot read their work mail yet). The create's audit event says it was
+// sent, never the code.
+type WelcomeInput struct {
+	Portal  string    `json:"portal,omitempty"`
+	Expires time.Time `json:"expires"`
 }
 
-// SendActivations gives accounts that have no password yet their way in: for each, a
-// one-time activation code (256 random bits, stored hashed as the account's recovery code,
-// valid until its Expires) in a link sent through the outbox to whom it names, never into the
-// audit trail, which records that it was sent. All of them are one transaction; an account
-// that has a password already is left alone. It returns one error per activation (nil when
-// sent or left alone), and an error when the transaction failed (nothing sent).
-func (p *Pipeline) SendActivations(ctx context.Context, actor delegation.Actor, meta Meta, as []Activation) ([]error, error) {
-	errs := make([]error, len(as))
-	err := p.store.InTx(ctx, func(tx Tx) error {
-		for i, a := range as {
-			var err error
-			if errs[i], err = p.sendActivation(ctx, tx, actor, meta, a); err != nil {
-				return err
-			}
-		}
+// welcome adds the activation link pl.op.Welcome asks for to the write of a new user u: the verification and
+// the notification to the manager, in the create's transaction. A user without a manager, or
+// whose manager is not active, gets none (the note says so).
+func (pl *planner) welcome(ctx context.Context, u *directory.User, p *plan) error {
+	a := pl.op.Welcome
+	if a == nil {
 		return nil
-	})
-	return errs, err
-}
-
-// sendActivation writes one activation in tx: a refusal (no such account, no active colleague
-// to pass it on) comes back first, before anything is written; a store error second.
-func (p *Pipeline) sendActivation(ctx context.Context, tx Tx, actor delegation.Actor, meta Meta, a Activation) (refused, err error) {
-	u, err := tx.User(ctx, directory.Ref{Kind: directory.KindUser, Name: a.User})
+	}
+	if u.ManagerID == "" {
+		p.note = "no activation link: the account has no manager to pass it on"
+		return nil
+	}
+	m, err := pl.tx.User(ctx, directory.Ref{Kind: directory.KindUser, ID: u.ManagerID})
 	if err != nil {
-		return err, nil
+		return err
 	}
-	uc, err := tx.UserCredential(ctx, u.ID)
-	if err != nil {
-		return nil, err
-	}
-	if uc.PasswordHash != "" {
-		return nil, nil
-	}
-	to, err := tx.User(ctx, directory.Ref{Kind: directory.KindUser, Name: a.To})
-	if err != nil {
-		return err, nil
-	}
-	if to.Status != directory.StatusActive || to.ID == u.ID {
-		return directory.Conflict("", "%s cannot pass on an activation link: not an active colleague", to.Username), nil
+	if m.Status != directory.StatusActive {
+		p.note = "no activation link: the manager " + m.Username + " is not active"
+		return nil
 	}
 	code, hash := credential.NewSessionID()
-	if err := tx.PutVerification(ctx, &credential.Verification{UserID: u.ID, ActorID: SelfVerification, CodeHash: hash,
-		Channel: "activation", Expires: a.Expires}); err != nil {
-		return nil, err
-	}
 	link := a.Portal + "/activate?user=" + url.QueryEscape(u.Username) + "&code=" + code
-	if err := notify(ctx, tx, 0, Notification{Kind: "account_activation", Run: meta.Run, To: []string{to.ID},
-		Subject: "The account of " + u.DisplayName + " (" + u.Username + ") is ready",
-		Body: "Give " + u.DisplayName + " this link, in person or by a channel you trust; it sets their first password, " +
-			"works once, and expires on " + a.Expires.UTC().Format("2006-01-02 15:04 UTC") + ":\n" + link}); err != nil {
-		return nil, err
+	expires := a.Expires.UTC().Format("2006-01-02 15:04 UTC")
+	p.note = "an activation link went to the manager " + m.Username + ", valid until " + expires
+	write := p.write
+	p.write = func(ctx context.Context) error {
+		if err := write(ctx); err != nil {
+			return err
+		}
+		if err := pl.tx.PutVerification(ctx, &credential.Verification{UserID: u.ID, ActorID: SelfVerification, CodeHash: hash,
+			Channel: "activation", Expires: a.Expires}); err != nil {
+			return err
+		}
+		return notify(ctx, pl.tx, 0, Notification{Kind: "account_activation", To: []string{m.ID},
+			Subject: "The account of " + u.DisplayName + " (" + u.Username + ") is ready",
+			Body: "Give " + u.DisplayName + " this link, in person or by a channel you trust; it sets their first password, " +
+				"works once, and expires on " + expires + ":\n" + link})
 	}
-	ev := p.event(actor, meta, &Op{Action: ActionSendActivation}, u.Ref(), audit.Timestamp(p.now()))
-	ev.Outcome, ev.Authority.Rule = audit.Applied, "lifecycle"
-	ev.Message = fmt.Sprintf("an activation link went to %s, valid until %s", to.Username, a.Expires.UTC().Format(time.RFC3339))
-	_, err = tx.AppendEvent(ctx, ev)
-	return nil, err
+	return nil
 }
 
 // RecordAuth writes the audit event of an authentication step (a sign-in, its failure, a

@@ -46,6 +46,9 @@ type Op struct {
 	// carries out; the audit event records it as its authority's lifecycle rule.
 	Rule          string `json:"rule,omitempty"`
 	Justification string `json:"justification,omitempty"`
+	// Welcome, on user.create, also sends the new account's activation link to its manager
+	// (see WelcomeInput): the code is made when the op applies, never carried in it.
+	Welcome *WelcomeInput `json:"welcome,omitempty"`
 
 	// Password, Reset and MFA carry secrets: they never leave the process (see credentials.go).
 	Password *PasswordChange `json:"-"`

@@ -270,6 +270,8 @@ func (p *Pipeline) apply(ctx context.Context, tx Tx, sess delegation.Session, ac
 	ev.Before, ev.After = before, after
 	if unchanged {
 		ev.Message = "nothing changed: every field already had the value given"
+	} else if pl.note != "" {
+		ev.Message = pl.note
 	}
 	if op.Rule != "" && actor.Kind == delegation.ActorSystem {
 		ev.Authority.LifecycleRule = op.Rule

@@ -31,6 +31,8 @@ type plan struct {
 	checked int64
 	// verified says the user's identity was verified for this op (a reset with a code).
 	verified bool
+	// note is the applied event's message (what else the op did: an activation link sent).
+	note string
 }
 
 // planner holds what every handler needs.

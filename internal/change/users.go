@@ -40,8 +40,12 @@ func (pl *planner) userCreate(ctx context.Context) (*plan, error) {
 		}
 		u.ManagerID, u.ManagerName = m.ID, m.Name
 	}
-	return &plan{target: u.Ref(), after: u.Fields(), version: 1,
-		write: func(ctx context.Context) error { return pl.tx.InsertUser(ctx, &u) }}, nil
+	p := &plan{target: u.Ref(), after: u.Fields(), version: 1,
+		write: func(ctx context.Context) error { return pl.tx.InsertUser(ctx, &u) }}
+	if err := pl.welcome(ctx, &u, p); err != nil {
+		return nil, err
+	}
+	return p, nil
 }
 
 func (pl *planner) userUpdate(ctx context.Context) (*plan, error) {

@@ -83,7 +83,7 @@ func Import(ctx context.Context, st Store, ap Applier, rules *RuleSet, feed Feed
 	if rules.Steward != "" && !cur.Usernames[strings.ToLower(rules.Steward)] {
 		return nil, nil, fmt.Errorf("lifecycle rules: the steward %q is not a user", rules.Steward)
 	}
-	plan := MakePlan(feed.People, rules, cur, Options{Today: opt.Today, Actor: Actor})
+	plan := MakePlan(feed.People, rules, cur, Options{Today: opt.Today, Actor: Actor, Portal: opt.Portal})
 	run.Totals, run.Ops = plan.Totals, plan.Ops
 	stop := ""
 	switch {
@@ -157,7 +157,6 @@ func Import(ctx context.Context, st Store, ap Applier, rules *RuleSet, feed Feed
 		return run, plan, err
 	}
 	notifyReviews(ctx, ap, cur, plan, run)
-	sendActivations(ctx, ap, plan, run, opt)
 	run.State, run.Finished = RunDone, time.Now().UTC()
 	if err := st.SaveRun(ctx, run); err != nil {
 		return nil, nil, err
@@ -165,66 +164,9 @@ func Import(ctx context.Context, st Store, ap Applier, rules *RuleSet, feed Feed
 	return run, plan, nil
 }
 
-// Activator sends new accounts' activation links (the pipeline).
-type Activator interface {
-	SendActivations(ctx context.Context, actor delegation.Actor, meta change.Meta, as []change.Activation) ([]error, error)
-}
-
-// ActivationDays is how long after a joiner's start date (or after the run, when later) their
-// activation link works.
+// ActivationDays is how long after a joiner's start date (or after the run's day, when later)
+// their activation link works.
 const ActivationDays = 7
-
-// sendActivations gives each joiner the run created their way in: an activation link to their
-// manager (never to the joiner's work address, which they cannot read yet), 500 to a
-// transaction. A joiner without a manager gets none: someone resets their password.
-func sendActivations(ctx context.Context, ap Applier, plan *Plan, run *Run, opt ImportOptions) {
-	act, ok := ap.(Activator)
-	if !ok {
-		return
-	}
-	failed := map[string]bool{}
-	for _, f := range run.Failed {
-		failed[f.EmployeeID] = true
-	}
-	meta := change.Meta{Transport: audit.TransportLifecycle, Run: run.ID, OnBehalfOf: opt.By}
-	now := time.Now()
-	var (
-		batch []change.Activation
-		who   []*PersonPlan
-	)
-	flush := func() {
-		errs, err := act.SendActivations(ctx, Actor, meta, batch)
-		for i, pp := range who {
-			e := err
-			if e == nil {
-				e = errs[i]
-			}
-			if e != nil {
-				run.Failed = append(run.Failed, Failure{EmployeeID: pp.EmployeeID, Username: pp.Username, Reason: "activation",
-					Message: "the account was created, but its activation link was not sent: " + e.Error()})
-			}
-		}
-		batch, who = batch[:0], who[:0]
-	}
-	for i := range plan.People {
-		pp := &plan.People[i]
-		if pp.Kind != KindJoiner || failed[pp.EmployeeID] || pp.Manager == "" {
-			continue
-		}
-		from := pp.Starts
-		if from.Before(now) {
-			from = now
-		}
-		batch = append(batch, change.Activation{User: pp.Username, To: pp.Manager, Portal: opt.Portal,
-			Expires: from.AddDate(0, 0, ActivationDays)})
-		if who = append(who, pp); len(batch) == 500 {
-			flush()
-		}
-	}
-	if len(batch) > 0 {
-		flush()
-	}
-}
 
 // Notifier sends a notification through the outbox (the pipeline).
 type Notifier interface {

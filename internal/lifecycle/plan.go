@@ -94,8 +94,6 @@ type PersonPlan struct {
 	// Manager (a username), who is told.
 	Notes   []string `json:"notes,omitempty"`
 	Manager string   `json:"manager,omitempty"`
-	// Starts is a joiner's start date (their activation link lasts until a week after it).
-	Starts time.Time `json:"starts,omitzero"`
 }
 
 // Planned is one op with the reason it is there.
@@ -120,6 +118,8 @@ type Plan struct {
 type Options struct {
 	Today time.Time // the day of the run, in the HR time zone
 	Actor delegation.Actor
+	// Portal is the portal's external address, for joiners' activation links.
+	Portal string
 }
 
 // planner holds one planning run's state.
@@ -266,7 +266,7 @@ func (pl *planner) add(pp *PersonPlan, op change.Op, why string) {
 }
 
 func (pl *planner) joiner(p *Person, pp *PersonPlan) {
-	pp.Kind, pp.Starts = KindJoiner, p.StartDate
+	pp.Kind = KindJoiner
 	b := pl.rules.Birthright(p)
 	in := &directory.UserInput{Username: pp.Username, GivenName: p.GivenName, FamilyName: p.FamilyName,
 		DisplayName: p.GivenName + " " + p.FamilyName, Email: p.Email, EmployeeID: p.EmployeeID, Department: p.Department,
@@ -276,7 +276,13 @@ func (pl *planner) joiner(p *Person, pp *PersonPlan) {
 	if b.OURule != "" {
 		why += "; placed by rule " + b.OURule
 	}
-	op := change.Op{Action: delegation.UserCreate, User: in, Rule: b.OURule}
+	// The joiner's way in: an activation link to their manager, made with the account.
+	from := p.StartDate
+	if from.Before(pl.opt.Today) {
+		from = pl.opt.Today
+	}
+	op := change.Op{Action: delegation.UserCreate, User: in, Rule: b.OURule,
+		Welcome: &change.WelcomeInput{Portal: pl.opt.Portal, Expires: from.AddDate(0, 0, ActivationDays)}}
 	pl.add(pp, op, why)
 	pl.grantBirthright(pp, b, nil, nil)
 }

@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -50,6 +51,12 @@ func TestPortalActivation(t *testing.T) {
 	}
 	if link == "" {
 		t.Fatalf("no activation link for the joiner in the outbox (%d messages)", len(msgs))
+	}
+	// The account's creation records that the link went out (never the code).
+	events, _ := p.api("GET", "/api/v1/audit/events?action=user.create&target=jonas.berg", nil)["items"].([]any)
+	if len(events) != 1 || !strings.Contains(events[0].(map[string]any)["message"].(string), "an activation link went to the manager maria.lopez") ||
+		strings.Contains(fmt.Sprint(events[0]), strings.SplitN(link, "code=", 2)[1]) {
+		t.Fatalf("the joiner's creation event: %v", events)
 	}
 	jar, _ := cookiejar.New(nil)
 	jonas := &person{p: p, c: &http.Client{Jar: jar}}

@@ -113,7 +113,11 @@ func TestDirectoryServiceAccountKeys(t *testing.T) {
 	olly := p.signedIn("olly")
 
 	_, page := olly.get("/service-accounts/ci-bot")
-	mustSay(t, "ci-bot's page for its owner", page, "Deploys the shop", "Issue key", "No keys.")
+	mustSay(t, "ci-bot's page for its owner", page, "Deploys the shop", "Issue key", "No keys.",
+		`href="/delegation/who-can?type=service_account&amp;id=ci-bot"`)
+	if code, who := olly.get("/delegation/who-can?type=service_account&id=ci-bot&action=sa.issue_key"); code != 200 || !strings.Contains(who, "olly") {
+		t.Fatalf("who can issue ci-bot's keys, as its owner sees it: %d\n%s", code, who)
+	}
 	issued := olly.post("/service-accounts/ci-bot/keys", url.Values{"name": {"deploy"}}, true)
 	mustSay(t, "the issued key's page", issued, "New key for ci-bot", "It is shown only on this page")
 	m := secretRe.FindStringSubmatch(issued)
