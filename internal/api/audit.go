@@ -5,11 +5,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/deputy-iam/deputy/internal/change"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/deputy-iam/deputy/internal/change"
 
 	"github.com/deputy-iam/deputy/internal/audit"
 	"github.com/deputy-iam/deputy/internal/delegation"
@@ -66,42 +67,10 @@ func auditQuery(r *http.Request) (audit.Query, error) {
 // log gets fewer than a page and a cursor to continue, not a slow answer.
 const scanBudget = 5000
 
-// eventScope says which events a caller without audit.read over the whole directory may see:
-// their own actions (and those done on their behalf), and events about directory objects they
-// may read now. Events about objects deleted since, roles and assignments are left out unless
-// they are the caller's own.
-type eventScope struct {
-	s       *Server
-	actor   delegation.Actor
-	targets map[string]bool // object ID -> readable, decided once per search
-}
-
-func newEventScope(s *Server, a delegation.Actor) *eventScope {
-	return &eventScope{s: s, actor: a, targets: map[string]bool{}}
-}
-
-func (v *eventScope) visible(ctx context.Context, e *audit.Event) bool {
-	if e.Actor.ID == v.actor.ID || e.OnBehalfOf != nil && e.OnBehalfOf.ID == v.actor.ID {
-		return true
-	}
-	kind := directory.Kind(e.Target.Type)
-	switch kind {
-	case directory.KindUser, directory.KindGroup, directory.KindServiceAccount, directory.KindOU:
-	default:
-		return false
-	}
-	if e.Target.ID == "" {
-		return false
-	}
-	if ok, seen := v.targets[e.Target.ID]; seen {
-		return ok
-	}
-	ok := false
-	if ref, fields, err := v.s.object(ctx, directory.Ref{Kind: kind, ID: e.Target.ID}); err == nil {
-		ok = len(v.s.authz.Allowed(ctx, v.actor, delegation.Object{Ref: ref, Fields: fields}, []delegation.Action{delegation.DirectoryRead})) > 0
-	}
-	v.targets[e.Target.ID] = ok
-	return ok
+// newEventScope is what a caller without audit.read over the whole directory may see of the
+// trail (delegation.EventScope: their own actions, and events about objects they may read).
+func newEventScope(s *Server, a delegation.Actor) *delegation.EventScope {
+	return delegation.NewEventScope(s.dir, s.authz, a)
 }
 
 // auditor reports whether the caller may read the whole trail (audit.read over the whole
@@ -162,7 +131,7 @@ func (s *Server) scopedEvents(r *http.Request, q audit.Query) ([]audit.Event, in
 		}
 		for i := range page {
 			read++
-			if scope.visible(r.Context(), &page[i]) {
+			if scope.Visible(r.Context(), &page[i]) {
 				out = append(out, page[i])
 				if len(out) == want {
 					if i == len(page)-1 && next == 0 {
@@ -198,7 +167,7 @@ func (s *Server) readableEvent(w http.ResponseWriter, r *http.Request) (audit.Ev
 		s.fail(w, r, err)
 		return audit.Event{}, false
 	}
-	if !all && !newEventScope(s, actor(r)).visible(r.Context(), &e) {
+	if !all && !newEventScope(s, actor(r)).Visible(r.Context(), &e) {
 		// Not theirs to see: refused and recorded, as any refused read.
 		s.allowed(w, r, delegation.AuditRead, directory.Ref{}, nil)
 		return audit.Event{}, false

@@ -37,18 +37,9 @@ func kindParam(s string) (directory.Kind, error) {
 // object reads a directory object's reference and attributes.
 func (s *Server) object(ctx context.Context, ref directory.Ref) (directory.Ref, map[string]any, error) {
 	switch ref.Kind {
-	case directory.KindUser:
-		u, err := s.dir.User(ctx, ref)
-		return u.Ref(), u.Fields(), err
-	case directory.KindGroup:
-		g, err := s.dir.Group(ctx, ref)
-		return g.Ref(), g.Fields(), err
-	case directory.KindServiceAccount:
-		sa, err := s.dir.ServiceAccount(ctx, ref)
-		return sa.Ref(), sa.Fields(), err
-	case directory.KindOU:
-		o, err := s.dir.OU(ctx, ref)
-		return o.Ref(), o.Fields(), err
+	case directory.KindUser, directory.KindGroup, directory.KindServiceAccount, directory.KindOU:
+		obj, err := delegation.ReadObject(ctx, s.dir, ref)
+		return obj.Ref, obj.Fields, err
 	}
 	r, err := s.dir.ResolveMember(ctx, ref)
 	if err != nil {
@@ -161,6 +152,9 @@ type decisionView struct {
 	Authority audit.Authority `json:"authority"`
 	Reason    string          `json:"reason,omitempty"`
 	Message   string          `json:"message,omitempty"`
+	// VerificationRequired, in who-can, marks someone whose role lets them reset the password
+	// only after the user's identity is verified (verify_identity).
+	VerificationRequired bool `json:"verification_required,omitempty"`
 }
 
 func viewDecision(q *delegation.Question, d delegation.Decision) decisionView {
@@ -258,6 +252,15 @@ func (s *Server) whoCan(w http.ResponseWriter, r *http.Request) {
 		}
 		q.Actor = delegation.Actor{Kind: delegation.ActorUser, ID: u.ID, Name: u.Name}
 		d := s.authz.Decide(r.Context(), q)
+		verify := false
+		if !d.Allow && d.Reason == delegation.ReasonVerification {
+			// Their role asks for the user's identity first: they can, after that check.
+			vq := *q
+			vq.Verified = true
+			if vd := s.authz.Decide(r.Context(), &vq); vd.Allow {
+				d, verify = vd, true
+			}
+		}
 		if !d.Allow {
 			continue
 		}
@@ -265,7 +268,9 @@ func (s *Server) whoCan(w http.ResponseWriter, r *http.Request) {
 			out.NextCursor = out.Items[limit-1].Actor.ID
 			break
 		}
-		out.Items = append(out.Items, viewDecision(q, d))
+		view := viewDecision(q, d)
+		view.VerificationRequired = verify
+		out.Items = append(out.Items, view)
 	}
 	httpx.WriteJSON(w, http.StatusOK, out)
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/deputy-iam/deputy/internal/approval"
 	"github.com/deputy-iam/deputy/internal/audit"
 	"github.com/deputy-iam/deputy/internal/change"
+	"github.com/deputy-iam/deputy/internal/delegation"
 	"github.com/deputy-iam/deputy/internal/directory"
 	"github.com/deputy-iam/deputy/internal/httpx"
 )
@@ -76,7 +77,7 @@ func (s *Server) pending(w http.ResponseWriter, r *http.Request, p *change.Pendi
 type requestScope struct {
 	all    bool
 	caller string
-	events *eventScope
+	events *delegation.EventScope
 }
 
 func (s *Server) newRequestScope(r *http.Request) (*requestScope, error) {
@@ -100,7 +101,7 @@ func (v *requestScope) visible(ctx context.Context, req *approval.Request) bool 
 	if slices.ContainsFunc(req.Decisions, func(d approval.Decision) bool { return d.By.ID == v.caller }) {
 		return true
 	}
-	return v.events.visible(ctx, &audit.Event{Target: audit.Target{Type: string(req.Target.Kind), ID: req.Target.ID}})
+	return v.events.Visible(ctx, &audit.Event{Target: audit.Target{Type: string(req.Target.Kind), ID: req.Target.ID}})
 }
 
 // listRequests: view=waiting (for me to decide), mine (I submitted), or all (that I may see);

@@ -336,6 +336,13 @@ func TestDelegatedReset(t *testing.T) {
 		r.Problem(t).Code != "verification_required" {
 		t.Fatalf("a reset without verification: %d %s", r.Status, r.Body)
 	}
+	// Who can reset sally's password: vera too, after the identity check.
+	who := e.do(request{Method: "GET", Path: "/api/v1/authz/who-can?action=user.reset_password&target=sally"})
+	if !slices.ContainsFunc(who.Items(t), func(it map[string]any) bool {
+		return it["actor"].(map[string]any)["name"] == "vera" && it["verification_required"] == true
+	}) {
+		t.Fatalf("who-can does not list vera as able after verification: %s", who.Body)
+	}
 	if r := e.do(request{Method: "POST", Path: "/api/v1/users/sally/verification", As: "vera", Body: map[string]string{"channel": "email"}}); r.Status != 200 {
 		t.Fatalf("send a code: %d %s", r.Status, r.Body)
 	}

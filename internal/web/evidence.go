@@ -88,54 +88,20 @@ func (s *Server) readableEvent(c *ctx) (audit.Event, bool) {
 	if dec, err := s.Pipeline.Ask(ctx, &delegation.Question{Actor: c.me, Action: delegation.AuditRead}); err != nil {
 		s.fail(c, err)
 		return audit.Event{}, false
-	} else if dec.Allow || s.eventInScope(ctx, c.me, &e) {
+	} else if dec.Allow || delegation.NewEventScope(s.Dir, s.Authz, c.me).Visible(ctx, &e) {
 		return e, true
 	}
 	s.fail(c, notFound)
 	return audit.Event{}, false
 }
 
-// eventInScope is the API's eventScope for one event: the person's own action, or one about a
-// user, group, service account or OU they may read.
-func (s *Server) eventInScope(ctx context.Context, me delegation.Actor, e *audit.Event) bool {
-	if e.Actor.ID == me.ID || e.OnBehalfOf != nil && e.OnBehalfOf.ID == me.ID {
-		return true
-	}
-	obj, ok := s.eventObject(ctx, e)
-	return ok && len(s.Authz.Allowed(ctx, me, obj, []delegation.Action{delegation.DirectoryRead})) > 0
-}
-
 // eventObject reads the directory object (user, group, service account or OU) an event is
 // about, as it is now; false when the event is about something else or the object is gone.
 func (s *Server) eventObject(ctx context.Context, e *audit.Event) (delegation.Object, bool) {
-	ref := directory.Ref{Kind: directory.Kind(e.Target.Type), ID: e.Target.ID}
-	if ref.ID == "" {
+	if e.Target.ID == "" {
 		return delegation.Object{}, false
 	}
-	var (
-		obj delegation.Object
-		err error
-	)
-	switch ref.Kind {
-	case directory.KindUser:
-		var u directory.User
-		u, err = s.Dir.User(ctx, ref)
-		obj = delegation.Object{Ref: u.Ref(), Fields: u.Fields()}
-	case directory.KindGroup:
-		var g directory.Group
-		g, err = s.Dir.Group(ctx, ref)
-		obj = delegation.Object{Ref: g.Ref(), Fields: g.Fields()}
-	case directory.KindServiceAccount:
-		var sa directory.ServiceAccount
-		sa, err = s.Dir.ServiceAccount(ctx, ref)
-		obj = delegation.Object{Ref: sa.Ref(), Fields: sa.Fields()}
-	case directory.KindOU:
-		var o directory.OU
-		o, err = s.Dir.OU(ctx, ref)
-		obj = delegation.Object{Ref: o.Ref(), Fields: o.Fields()}
-	default:
-		return delegation.Object{}, false
-	}
+	obj, err := delegation.ReadObject(ctx, s.Dir, directory.Ref{Kind: directory.Kind(e.Target.Type), ID: e.Target.ID})
 	return obj, err == nil
 }
 

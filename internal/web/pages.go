@@ -160,7 +160,7 @@ func (s *Server) home(c *ctx) {
 
 // scopedEvents searches the trail as q says and keeps what the person may see: everything
 // for those who read the whole trail, else their own actions and events about objects they
-// may read (eventInScope), reading at most 1,000 events. The cursor continues after the last
+// may read (delegation.EventScope), reading at most 1,000 events. The cursor continues after the last
 // event read (0 at the end).
 func (s *Server) scopedEvents(c *ctx, readsAll bool, q audit.Query) ([]audit.Event, int64, error) {
 	ctx := c.r.Context()
@@ -169,6 +169,7 @@ func (s *Server) scopedEvents(c *ctx, readsAll bool, q audit.Query) ([]audit.Eve
 	}
 	want := q.Limit
 	q.Limit = 200
+	scope := delegation.NewEventScope(s.Dir, s.Authz, c.me)
 	var out []audit.Event
 	for read := 0; read < 1000; {
 		page, next, err := s.Audit.Events(ctx, q)
@@ -177,7 +178,7 @@ func (s *Server) scopedEvents(c *ctx, readsAll bool, q audit.Query) ([]audit.Eve
 		}
 		for i := range page {
 			read++
-			if s.eventInScope(ctx, c.me, &page[i]) {
+			if scope.Visible(ctx, &page[i]) {
 				if out = append(out, page[i]); len(out) == want {
 					if i == len(page)-1 && next == 0 {
 						return out, 0, nil
