@@ -304,25 +304,21 @@ type WelcomeInput struct {
 	Expires time.Time `json:"expires"`
 }
 
-// welcome adds the activation link pl.op.Welcome asks for to the write of a new user u: the verification and
-// the notification to the manager, in the create's transaction. A user without a manager, or
-// whose manager is not active, gets none (the note says so).
-func (pl *planner) welcome(ctx context.Context, u *directory.User, p *plan) error {
+// welcome adds the activation link pl.op.Welcome asks for to the write of a new user u: the
+// verification and the notification to their manager m, in the create's transaction. A user
+// without a manager, or whose manager is not active, gets none (the note says so).
+func (pl *planner) welcome(u, m *directory.User, p *plan) {
 	a := pl.op.Welcome
 	if a == nil {
-		return nil
+		return
 	}
-	if u.ManagerID == "" {
+	if m == nil {
 		p.note = "no activation link: the account has no manager to pass it on"
-		return nil
-	}
-	m, err := pl.tx.User(ctx, directory.Ref{Kind: directory.KindUser, ID: u.ManagerID})
-	if err != nil {
-		return err
+		return
 	}
 	if m.Status != directory.StatusActive {
 		p.note = "no activation link: the manager " + m.Username + " is not active"
-		return nil
+		return
 	}
 	code, hash := credential.NewSessionID()
 	link := a.Portal + "/activate?user=" + url.QueryEscape(u.Username) + "&code=" + code
@@ -333,7 +329,7 @@ func (pl *planner) welcome(ctx context.Context, u *directory.User, p *plan) erro
 		if err := write(ctx); err != nil {
 			return err
 		}
-		if err := pl.tx.PutVerification(ctx, &credential.Verification{UserID: u.ID, ActorID: SelfVerification, CodeHash: hash,
+		if err := pl.tx.InsertVerification(ctx, &credential.Verification{UserID: u.ID, ActorID: SelfVerification, CodeHash: hash,
 			Channel: "activation", Expires: a.Expires}); err != nil {
 			return err
 		}
@@ -342,7 +338,6 @@ func (pl *planner) welcome(ctx context.Context, u *directory.User, p *plan) erro
 			Body: "Give " + u.DisplayName + " this link, in person or by a channel you trust; it sets their first password, " +
 				"works once, and expires on " + expires + ":\n" + link})
 	}
-	return nil
 }
 
 // RecordAuth writes the audit event of an authentication step (a sign-in, its failure, a

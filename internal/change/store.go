@@ -91,8 +91,8 @@ type Tx interface {
 	DeleteVerification(ctx context.Context, userID, actorID string) error
 	// CountVerificationTry adds one wrong code to a verification's tries.
 	CountVerificationTry(ctx context.Context, userID, actorID string) error
-	// PutVerification stores (replacing) a verification in the transaction.
-	PutVerification(ctx context.Context, v *credential.Verification) error
+	// InsertVerification stores the first verification of a new user in the transaction.
+	InsertVerification(ctx context.Context, v *credential.Verification) error
 	// CountTokens counts the API tokens of the user id; DeleteTokens removes them all.
 	CountTokens(ctx context.Context, userID string) (int, error)
 	DeleteTokens(ctx context.Context, userID string) error

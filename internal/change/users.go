@@ -28,23 +28,22 @@ func (pl *planner) userCreate(ctx context.Context) (*plan, error) {
 	u := directory.User{ID: directory.NewID(), Status: in.Status, OUID: ou.ID, OUPath: ou.DisplayPath(),
 		Version: 1, Created: pl.now, Updated: pl.now}
 	u.SetInput(in)
+	var manager *directory.User
 	if in.Manager != "" {
-		// A new user manages nobody yet, so no cycle is possible: the manager's ID and name
-		// are all that is needed.
-		m, err := pl.tx.ResolveMember(ctx, directory.ParseRef(directory.KindUser, in.Manager))
+		// A new user manages nobody yet, so no cycle is possible. The manager is read through
+		// the transaction's memo: a bulk import names the same managers again and again.
+		m, err := pl.tx.User(ctx, directory.ParseRef(directory.KindUser, in.Manager))
 		if errors.Is(err, directory.ErrNotFound) {
 			return nil, directory.Invalid("manager", "there is no user %q", in.Manager)
 		}
 		if err != nil {
 			return nil, err
 		}
-		u.ManagerID, u.ManagerName = m.ID, m.Name
+		u.ManagerID, u.ManagerName, manager = m.ID, m.Username, &m
 	}
 	p := &plan{target: u.Ref(), after: u.Fields(), version: 1,
 		write: func(ctx context.Context) error { return pl.tx.InsertUser(ctx, &u) }}
-	if err := pl.welcome(ctx, &u, p); err != nil {
-		return nil, err
-	}
+	pl.welcome(&u, manager, p)
 	return p, nil
 }
 

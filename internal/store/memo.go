@@ -96,6 +96,25 @@ func (t *tx) User(ctx context.Context, ref directory.Ref) (directory.User, error
 	return u, nil
 }
 
+// rememberNewUser puts a user the transaction just inserted into the memo, as a read would
+// return it (a bulk import adds each new user to groups right after creating them). Only a
+// user whose read-side names are filled in (its OU's path, its manager's username) qualifies.
+func (t *tx) rememberNewUser(u *directory.User) {
+	if u.OUPath == "" || u.ManagerID != "" && u.ManagerName == "" {
+		return
+	}
+	if t.memo.users == nil {
+		t.memo.users = map[string]directory.User{}
+	}
+	m := *u
+	m.Attributes = maps.Clone(u.Attributes)
+	if m.Attributes == nil {
+		m.Attributes = map[string]string{} // as stored: {}
+	}
+	t.memo.users["id:"+m.ID] = m
+	t.memo.users[groupKey(directory.Ref{Name: m.Username})] = m
+}
+
 // forgetUsers drops the remembered users.
 func (t *tx) forgetUsers() { t.memo.users = nil }
 

@@ -154,16 +154,20 @@ func (s *Store) SaveVerification(ctx context.Context, v *credential.Verification
 	return s.writer(ctx, func(c *conn) error { return putVerification(ctx, c, v) })
 }
 
-// PutVerification stores (replacing) a verification in the transaction (an activation code,
-// sent with its audit event).
-func (t *tx) PutVerification(ctx context.Context, v *credential.Verification) error {
-	return putVerification(ctx, t.conn, v)
+// InsertVerification stores a new user's first verification (their activation code) in the
+// transaction that creates them: there is none to replace.
+func (t *tx) InsertVerification(ctx context.Context, v *credential.Verification) error {
+	return insertVerification(ctx, t.conn, v)
 }
 
 func putVerification(ctx context.Context, c *conn, v *credential.Verification) error {
 	if _, err := c.exec(ctx, "DELETE FROM verifications WHERE user_id = ? AND actor_id = ?", v.UserID, v.ActorID); err != nil {
 		return fmt.Errorf("store: save verification: %w", err)
 	}
+	return insertVerification(ctx, c, v)
+}
+
+func insertVerification(ctx context.Context, c *conn, v *credential.Verification) error {
 	if _, err := c.exec(ctx, "INSERT INTO verifications (user_id, actor_id, code_hash, channel, expires_at, attempts) VALUES (?, ?, ?, ?, ?, ?)",
 		v.UserID, v.ActorID, v.CodeHash, v.Channel, micros(v.Expires), v.Attempts); err != nil {
 		return fmt.Errorf("store: save verification: %w", err)

@@ -89,7 +89,11 @@ func (t *tx) InsertUser(ctx context.Context, u *directory.User) error {
 		email_key, phone, employee_id, employee_id_key, department, title, manager_id, location, employment_type,
 		status, ou_id, attributes, protected, version, created_at, updated_at, last_sign_in_at, id)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, args...)
-	return mapWriteError(err, "user")
+	if err != nil {
+		return mapWriteError(err, "user")
+	}
+	t.rememberNewUser(u)
+	return nil
 }
 
 func (t *tx) UpdateUser(ctx context.Context, u *directory.User) error {

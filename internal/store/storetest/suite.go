@@ -32,6 +32,7 @@ func Run(t *testing.T, open func(t *testing.T) *store.Store) {
 		{"OUMove", testOUMove},
 		{"OUDelete", testOUDelete},
 		{"UserCrud", testUserCrud},
+		{"NewUserMemo", testNewUserMemo},
 		{"UserUniqueConflicts", testUserUniqueConflicts},
 		{"StaleVersion", testStaleVersion},
 		{"GroupCrud", testGroupCrud},

@@ -401,3 +401,45 @@ func (f *fixture) do2(actor delegation.Actor, op change.Op) change.Result {
 	}
 	return res
 }
+
+// testNewUserMemo: a user read back in the transaction that inserted it (from the
+// transaction's memo, as a bulk import adds each new user to groups) is the user a fresh read
+// returns after the commit, with and without a manager and custom attributes.
+func testNewUserMemo(t *testing.T, f *fixture) {
+	f.mkOU("Corp", "")
+	boss := f.mkUser(directory.UserInput{Username: "Boss", GivenName: "Big", FamilyName: "Boss"})
+	corp := f.getOU(ouRef("corp"))
+	now := audit.Timestamp(f.clock.Now())
+	users := []directory.User{
+		{ID: directory.NewID(), Username: "Ada.Lovelace", GivenName: "Ada", FamilyName: "Lovelace", DisplayName: "Ada Lovelace",
+			Email: "ada@example.com", ManagerID: boss.ID, ManagerName: boss.Username, Status: directory.StatusActive,
+			OUID: corp.ID, OUPath: corp.DisplayPath(), Attributes: map[string]string{"cost_center": "CC-1"},
+			Version: 1, Created: now, Updated: now},
+		{ID: directory.NewID(), Username: "grace", DisplayName: "grace", Status: directory.StatusActive,
+			OUID: boss.OUID, OUPath: boss.OUPath, Version: 1, Created: now, Updated: now},
+	}
+	inTx := make([]directory.User, len(users))
+	err := f.st.InTx(f.ctx, func(tx change.Tx) error {
+		for i := range users {
+			if err := tx.InsertUser(f.ctx, &users[i]); err != nil {
+				return err
+			}
+		}
+		for i, u := range users {
+			got, err := tx.User(f.ctx, directory.Ref{Kind: directory.KindUser, Name: u.Username})
+			if err != nil {
+				return err
+			}
+			inTx[i] = got
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, u := range users {
+		if after := f.getUser(u.ID); !reflect.DeepEqual(inTx[i], after) {
+			t.Errorf("%s read in its transaction\n got %+v\nwant %+v (read after the commit)", u.Username, inTx[i], after)
+		}
+	}
+}
