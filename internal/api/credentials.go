@@ -33,6 +33,12 @@ func (s *Server) WithCredentials(c Credentials, stepUp StepUp) *Server {
 	return s
 }
 
+// WithPortal names the portal's external address (--base-url) for the reset links it sends.
+func (s *Server) WithPortal(base string) *Server {
+	s.portal = strings.TrimRight(base, "/")
+	return s
+}
+
 func (s *Server) registerCredentials(route func(string, http.HandlerFunc)) {
 	route("POST /api/v1/users/{user}/reset-password", s.resetPassword)
 	route("POST /api/v1/users/{user}/unlock", s.simple(s.kinds()[directory.KindUser], delegation.UserUnlock))
@@ -59,6 +65,7 @@ func (s *Server) steppedUp(w http.ResponseWriter, r *http.Request) bool {
 func (s *Server) resetPassword(w http.ResponseWriter, r *http.Request) {
 	var in struct {
 		Verification string `json:"verification,omitempty"`
+		Deliver      string `json:"deliver,omitempty"`
 	}
 	if r.ContentLength != 0 {
 		if err := httpx.Decode(w, r, &in); err != nil {
@@ -70,8 +77,12 @@ func (s *Server) resetPassword(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	res, ok := s.submit(w, r, change.Op{Action: delegation.UserResetPassword, Target: userTarget(r),
-		Reset: &change.ResetInput{Verification: strings.TrimSpace(in.Verification)}})
+		Reset: &change.ResetInput{Verification: strings.TrimSpace(in.Verification), Deliver: in.Deliver, Portal: s.portal}})
 	if !ok {
+		return
+	}
+	if in.Deliver != "" {
+		httpx.WriteJSON(w, http.StatusOK, map[string]any{"user": res.Target.Name, "delivered_to": in.Deliver, "event": res.Event})
 		return
 	}
 	httpx.WriteJSON(w, http.StatusOK, map[string]any{"user": res.Target.Name, "temporary_password": res.Credential.Secret,

@@ -42,6 +42,7 @@ type Server struct {
 	requests Requests
 	creds    Credentials
 	stepUp   StepUp
+	portal   string // the portal's external address, for reset links ("" leaves the path)
 	hr       HR
 	keys     Keys
 	log      *slog.Logger

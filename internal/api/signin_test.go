@@ -434,3 +434,72 @@ func TestThrottle(t *testing.T) {
 		t.Fatalf("answers: %v", codes)
 	}
 }
+
+// TestResetLink: a delegate's reset can go as a one-time link instead of a temporary password:
+// to the user's manager (never for a holder of rights) or to the user's own address. The link
+// sets the password once; the delegate and the audit trail never see its code.
+func TestResetLink(t *testing.T) {
+	e := newEnv(t)
+	e.newUser("mia", nil)
+	e.newUser("sam", map[string]any{"manager": "mia", "email": "sam@example.com"})
+	e.newUser("nemo", nil)
+	r := e.do(request{Method: "POST", Path: "/api/v1/users/sam/reset-password", Body: map[string]string{"deliver": "manager"}})
+	if r.Status != 200 || r.JSON(t)["delivered_to"] != "manager" || r.JSON(t)["temporary_password"] != nil {
+		t.Fatalf("a reset link to the manager: %d %s", r.Status, r.Body)
+	}
+	link := e.outboxLink(t, "password_reset_link")
+	u, err := url.Parse(link)
+	if err != nil || u.Path != "/activate" || u.Query().Get("user") != "sam" || len(u.Query().Get("code")) != 64 {
+		t.Fatalf("the link: %q (%v)", link, err)
+	}
+	code := u.Query().Get("code")
+	if strings.Contains(string(e.do(request{Method: "GET", Path: "/api/v1/audit/export"}).Body), code) {
+		t.Fatal("the link's code is in the audit log")
+	}
+	if r := e.browser().do("POST", "/api/v1/auth/reset-password", map[string]string{"username": "sam", "code": code,
+		"new_password": "a chosen long passphrase here"}); r.Status != 204 {
+		t.Fatalf("the link sets the password: %d %s", r.Status, r.Body)
+	}
+	if r := e.browser().signIn("sam", "a chosen long passphrase here", ""); r.Status != 200 {
+		t.Fatalf("sign-in with the new password: %d %s", r.Status, r.Body)
+	}
+	if r := e.browser().do("POST", "/api/v1/auth/reset-password", map[string]string{"username": "sam", "code": code,
+		"new_password": "another long passphrase here"}); r.Status == 204 {
+		t.Fatal("the link worked twice")
+	}
+	// To the user's own address.
+	if r := e.do(request{Method: "POST", Path: "/api/v1/users/sam/reset-password", Body: map[string]string{"deliver": "email"}}); r.Status != 200 {
+		t.Fatalf("a reset link to the user's address: %d %s", r.Status, r.Body)
+	}
+	// Refused: no address, no manager, an unknown way, and a holder of rights to their manager.
+	for _, c := range []struct{ user, deliver string }{{"nemo", "email"}, {"nemo", "manager"}, {"sam", "pigeon"}} {
+		if r := e.do(request{Method: "POST", Path: "/api/v1/users/" + c.user + "/reset-password", Body: map[string]string{"deliver": c.deliver}}); r.Status != 422 {
+			t.Errorf("deliver %s for %s: %d %s", c.deliver, c.user, r.Status, r.Body)
+		}
+	}
+	e.must(201, "POST", "/api/v1/assignments", map[string]any{"role": "reader", "holder": map[string]any{"user": "sam"},
+		"scope": map[string]any{"ou": "/"}, "justification": "reads"})
+	if r := e.do(request{Method: "POST", Path: "/api/v1/users/sam/reset-password", Body: map[string]string{"deliver": "manager"}}); r.Status != 422 ||
+		!strings.Contains(string(r.Body), "holds rights") {
+		t.Fatalf("a holder's link to their manager: %d %s", r.Status, r.Body)
+	}
+}
+
+// outboxLink returns the link in the latest notification of kind.
+func (e *env) outboxLink(t *testing.T, kind string) string {
+	t.Helper()
+	msgs, err := e.app.Store.Outbox(t.Context(), "notify", 0, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := len(msgs) - 1; i >= 0; i-- {
+		var n struct{ Kind, Body string }
+		if json.Unmarshal(msgs[i].Payload, &n) == nil && n.Kind == kind {
+			if j := strings.LastIndex(n.Body, "\n"); j >= 0 {
+				return n.Body[j+1:]
+			}
+		}
+	}
+	t.Fatalf("no %s notification", kind)
+	return ""
+}

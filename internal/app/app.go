@@ -137,7 +137,7 @@ func (a *App) AuthPatterns() []string { return a.auth.Patterns() }
 func (a *App) Handler() http.Handler {
 	mux := http.NewServeMux()
 	auth := a.auth
-	srv := api.New(a.Pipeline, a.Engine, a.Store, a.Store, a.Store, a.Log).WithRequests(a.Store).WithHR(a.HR).WithCredentials(a.Store, auth.StepUp)
+	srv := api.New(a.Pipeline, a.Engine, a.Store, a.Store, a.Store, a.Log).WithRequests(a.Store).WithHR(a.HR).WithCredentials(a.Store, auth.StepUp).WithPortal(a.Config.BaseURL)
 	if a.Evidence != nil {
 		srv.WithEvidence(a.Evidence)
 	}

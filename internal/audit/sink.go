@@ -46,7 +46,7 @@ type SinkStore interface {
 // batch events, polling every poll for more, backing off from 1 s to 1 min while it fails.
 func Forward(ctx context.Context, st SinkStore, sink Sink, batch int, poll time.Duration, log *slog.Logger) {
 	backoff := time.Second
-	for {
+	for ctx.Err() == nil {
 		next, err := st.SinkCursor(ctx, sink.Name())
 		if err == nil {
 			var n int
@@ -74,6 +74,10 @@ func Forward(ctx context.Context, st SinkStore, sink Sink, batch int, poll time.
 	}
 }
 
+// finishTimeout bounds how long a batch already being delivered when the forwarder stops may
+// take to finish.
+const finishTimeout = 30 * time.Second
+
 // errBatchFull stops reading the log once a batch is full.
 var errBatchFull = errors.New("batch full")
 
@@ -94,11 +98,15 @@ func forwardOnce(ctx context.Context, st SinkStore, sink Sink, next int64, batch
 	if len(recs) == 0 {
 		return 0, next, nil
 	}
-	if err := sink.Deliver(ctx, recs); err != nil {
+	// A batch under way when the forwarder stops is finished (for a while) and its cursor saved:
+	// cut off between the receiver's acknowledgement and the cursor, it would be sent again.
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finishTimeout)
+	defer cancel()
+	if err := sink.Deliver(fctx, recs); err != nil {
 		return 0, next, err
 	}
 	next += int64(len(recs))
-	return len(recs), next, st.SaveSinkCursor(ctx, sink.Name(), next, "")
+	return len(recs), next, st.SaveSinkCursor(fctx, sink.Name(), next, "")
 }
 
 // Webhook POSTs each batch to a URL as NDJSON (one canonical encoding per line); any 2xx

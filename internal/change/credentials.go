@@ -24,10 +24,23 @@ type PasswordChange struct {
 }
 
 // ResetInput is a delegate's reset: Verification is the code the user read out, when the role
-// asks for their identity to be verified first.
+// asks for their identity to be verified first. Deliver, when set, sends a one-time reset link
+// instead of making a temporary password: to the user's manager (DeliverManager) or to the
+// user's own email address (DeliverEmail); Portal is the portal's address for the link.
 type ResetInput struct {
 	Verification string
+	Deliver      string
+	Portal       string
 }
+
+// Where a reset link goes.
+const (
+	DeliverManager = "manager"
+	DeliverEmail   = "email"
+)
+
+// ResetLinkTTL is how long a reset link sent by a delegate works.
+const ResetLinkTTL = 72 * time.Hour
 
 // MFAInput enrols a TOTP authenticator: without a code it starts (a new secret, shown once);
 // with one it confirms that the authenticator works and turns it on.
@@ -53,6 +66,9 @@ const VerificationTTL = 10 * time.Minute
 func (p *Pipeline) prepare(ctx context.Context, actor delegation.Actor, op *Op) error {
 	switch op.Action {
 	case delegation.UserResetPassword:
+		if op.Reset != nil && op.Reset.Deliver != "" {
+			return nil // a reset link: no password is made
+		}
 		temp := credential.NewTemporaryPassword()
 		h, err := credential.HashPassword(temp, credential.DefaultArgon2)
 		if err != nil {
@@ -111,9 +127,6 @@ func (pl *planner) userResetPassword(ctx context.Context) (*plan, error) {
 	if pl.actor.IsUser(cur.ID) {
 		return nil, directory.Invalid("target", "you change your own password, you do not reset it")
 	}
-	if pl.op.prep == nil {
-		return nil, fmt.Errorf("change: reset of %s was not prepared", cur.Username)
-	}
 	uc, err := pl.tx.UserCredential(ctx, cur.ID)
 	if err != nil {
 		return nil, err
@@ -124,6 +137,12 @@ func (pl *planner) userResetPassword(ctx context.Context) (*plan, error) {
 			return nil, err
 		}
 		verified = true
+	}
+	if pl.op.Reset != nil && pl.op.Reset.Deliver != "" {
+		return pl.resetLink(ctx, cur, verified)
+	}
+	if pl.op.prep == nil {
+		return nil, fmt.Errorf("change: reset of %s was not prepared", cur.Username)
 	}
 	next := uc
 	next.PasswordHash, next.MustChange, next.PasswordChanged = pl.op.prep.hash, true, pl.now
@@ -143,6 +162,72 @@ func (pl *planner) userResetPassword(ctx context.Context) (*plan, error) {
 				return err
 			}
 			if err := pl.tx.DeleteSessions(ctx, cur.ID); err != nil {
+				return err
+			}
+			return pl.tx.DeleteVerification(ctx, cur.ID, pl.actor.ID)
+		}}, nil
+}
+
+// resetLink is a reset delivered as a one-time link instead of a temporary password: to the
+// user's active manager, or to the user's own email address (a recovery address). The link's
+// code (256 random bits) is stored hashed as the user's recovery code and works for
+// ResetLinkTTL; the user chooses the new password at the portal's /activate page (or with
+// POST /api/v1/auth/reset-password), which ends their sessions then. Until it is used, nothing
+// else changes: the current password keeps working. The delegate never sees the code.
+func (pl *planner) resetLink(ctx context.Context, cur directory.User, verified bool) (*plan, error) {
+	in := pl.op.Reset
+	var to directory.User
+	switch in.Deliver {
+	case DeliverManager:
+		// Whoever holds the link can take the account: a holder of rights (or someone the
+		// authorizer cannot vouch for) gets it only at their own address.
+		if pl.holds == nil || pl.holds(cur.ID) {
+			return nil, directory.Invalid("deliver", "%s holds rights: a reset link goes to their own address (deliver email), not to their manager", cur.Username)
+		}
+		if cur.ManagerID == "" {
+			return nil, directory.Invalid("deliver", "%s has no manager to pass a reset link on", cur.Username)
+		}
+		m, err := pl.tx.User(ctx, directory.Ref{Kind: directory.KindUser, ID: cur.ManagerID})
+		if err != nil {
+			return nil, err
+		}
+		if m.Status != directory.StatusActive {
+			return nil, directory.Invalid("deliver", "%s's manager %s is not active", cur.Username, m.Username)
+		}
+		to = m
+	case DeliverEmail:
+		if cur.Email == "" {
+			return nil, directory.Invalid("deliver", "%s has no email address", cur.Username)
+		}
+		to = cur
+	default:
+		return nil, directory.Invalid("deliver", "must be %q or %q (or absent, for a temporary password shown to you)", DeliverManager, DeliverEmail)
+	}
+	code, hash := credential.NewSessionID()
+	expires := pl.now.Add(ResetLinkTTL)
+	link := in.Portal + "/activate?user=" + url.QueryEscape(cur.Username) + "&code=" + code
+	body := "A password reset for you was started by " + pl.actor.Name + ". Choose your new password here; the link works once, until " +
+		expires.UTC().Format("2006-01-02 15:04 UTC") + ":\n" + link
+	if in.Deliver == DeliverManager {
+		body = "Give " + cur.DisplayName + " this link, in person or by a channel you trust: it lets them choose a new password (asked for by " +
+			pl.actor.Name + "), works once, and expires on " + expires.UTC().Format("2006-01-02 15:04 UTC") + ":\n" + link
+	}
+	fields := cur.Fields()
+	return &plan{target: cur.Ref(), before: fields, after: fields, touched: []string{"password"}, version: cur.Version,
+		verified:  verified,
+		relBefore: map[string]any{"password": "unchanged"},
+		relAfter:  map[string]any{"reset_link_to": in.Deliver, "recipient": to.Username, "identity_verified": verified},
+		note:      "a reset link went to " + map[string]string{DeliverManager: "the manager ", DeliverEmail: "the user's own address, "}[in.Deliver] + to.Username,
+		write: func(ctx context.Context) error {
+			if err := pl.tx.DeleteVerification(ctx, cur.ID, SelfVerification); err != nil {
+				return err
+			}
+			if err := pl.tx.InsertVerification(ctx, &credential.Verification{UserID: cur.ID, ActorID: SelfVerification,
+				CodeHash: hash, Channel: "reset_link", Expires: expires}); err != nil {
+				return err
+			}
+			if err := notify(ctx, pl.tx, 0, Notification{Kind: "password_reset_link", To: []string{to.ID},
+				Subject: "A password reset link for " + cur.DisplayName + " (" + cur.Username + ")", Body: body}); err != nil {
 				return err
 			}
 			return pl.tx.DeleteVerification(ctx, cur.ID, pl.actor.ID)

@@ -45,11 +45,17 @@ type planner struct {
 	checked int64
 	// maxKeyDays is the longest lifetime of a service account's API key.
 	maxKeyDays int
+	// holds reports whether an object holds a role assignment (in force or eligible), when the
+	// authorizer can say; nil otherwise.
+	holds func(id string) bool
 }
 
 // plan resolves op against the state in tx.
 func (p *Pipeline) plan(ctx context.Context, tx Tx, op *Op, actor delegation.Actor, now time.Time) (*plan, error) {
 	pl := &planner{tx: tx, op: op, actor: actor, now: now, maxKeyDays: p.maxKeyDays}
+	if h, ok := p.authz.(interface{ HoldsAssignments(id string) bool }); ok {
+		pl.holds = h.HoldsAssignments
+	}
 	out, err := pl.dispatch(ctx)
 	if out != nil {
 		out.checked = pl.checked

@@ -44,13 +44,14 @@ func (e *env) credentialCommands(k kindSpec, f *clientFlags) []*cobra.Command {
 			return nil
 		},
 	}
-	var code string
+	var code, deliver string
 	reset := &cobra.Command{
 		Use:   "reset-password USER",
 		Short: "Set a one-time temporary password (shown once; the user must change it at the next sign-in)",
 		Example: "  deputy user reset-password sally\n" +
 			"  deputy user verify sally --channel email    # when your role asks for the user's identity first\n" +
-			"  deputy user reset-password sally --code 123456",
+			"  deputy user reset-password sally --code 123456\n" +
+			"  deputy user reset-password sally --deliver email   # a one-time link to her own address",
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := e.newClient(f)
@@ -58,8 +59,8 @@ func (e *env) credentialCommands(k kindSpec, f *clientFlags) []*cobra.Command {
 				return err
 			}
 			var body any
-			if code != "" {
-				body = map[string]string{"verification": code}
+			if code != "" || deliver != "" {
+				body = map[string]string{"verification": code, "deliver": deliver}
 			}
 			var obj map[string]any
 			if err := c.call(cmd.Context(), "POST", k.objectPath(args[0])+"/reset-password", nil, body, &obj); err != nil {
@@ -68,11 +69,17 @@ func (e *env) credentialCommands(k kindSpec, f *clientFlags) []*cobra.Command {
 			if c.output == "json" {
 				return printJSON(e.stdout, obj)
 			}
+			if deliver != "" {
+				fmt.Fprintf(e.stdout, "A one-time reset link for %s went to %s (audit event %v)\n", obj["user"],
+					map[string]string{"manager": "their manager", "email": "their own email address"}[deliver], obj["event"])
+				return nil
+			}
 			fmt.Fprintf(e.stdout, "Temporary password for %s (shown once; it must be changed at the next sign-in):\n%s\n", obj["user"], obj["temporary_password"])
 			return nil
 		},
 	}
 	reset.Flags().StringVar(&code, "code", "", "the verification code the user read out")
+	reset.Flags().StringVar(&deliver, "deliver", "", "send a one-time reset link instead of showing you a temporary password: manager or email")
 	var channel string
 	verify := &cobra.Command{
 		Use:   "verify USER",

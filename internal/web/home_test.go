@@ -6,9 +6,12 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/deputy-iam/deputy/internal/store"
 )
 
 // TestPortalHome: the home page lists what changed this week in the person's scope (and not
@@ -202,5 +205,32 @@ func TestPortalAskToJoin(t *testing.T) {
 	events, _ := p.api("GET", "/api/v1/audit/events?action=group.request_join", nil)["items"].([]any)
 	if len(events) != 1 {
 		t.Fatalf("request_join events: %v", events)
+	}
+}
+
+// TestPortalResetLink: from a person's page, a reset can go as a one-time link to their own
+// address: the delegate sees no password, the person gets the link.
+func TestPortalResetLink(t *testing.T) {
+	p := newPortal(t)
+	p.api("POST", "/api/v1/users", map[string]any{"username": "hank", "ou": "/"})
+	p.api("POST", "/api/v1/users", map[string]any{"username": "sally", "ou": "/", "email": "sally@example.com"})
+	p.api("POST", "/api/v1/assignments", map[string]any{"role": "helpdesk", "holder": map[string]any{"user": "hank"},
+		"scope": map[string]any{"ou": "/"}, "justification": "desk"})
+	hank := p.signedIn("hank")
+	if _, page := hank.get("/users/sally"); !strings.Contains(page, `<option value="email">`) || strings.Contains(page, `<option value="manager">`) {
+		t.Fatalf("the reset form's ways:\n%s", page)
+	}
+	body := hank.post("/users/sally/reset-password", url.Values{"deliver": {"email"}}, true)
+	if !strings.Contains(body, "A one-time reset link is on its way") || strings.Contains(body, "Temporary password") {
+		t.Fatalf("a reset by link:\n%s", body)
+	}
+	msgs, err := p.app.Store.Outbox(context.Background(), "notify", 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(msgs, func(m store.OutboxMessage) bool {
+		return strings.Contains(string(m.Payload), "password_reset_link") && strings.Contains(string(m.Payload), "/activate?user=sally")
+	}) {
+		t.Fatalf("no reset link in the outbox (%d messages)", len(msgs))
 	}
 }

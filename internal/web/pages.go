@@ -283,10 +283,11 @@ func (s *Server) user(c *ctx) {
 
 // userActionDone says in words what a user page's action did.
 var userActionDone = map[delegation.Action]string{
-	delegation.UserUnlock:       "Unlocked: they can sign in again.",
-	delegation.UserDisable:      "Disabled: their sign-in, sessions and API tokens stop.",
-	delegation.UserEnable:       "Enabled again.",
-	delegation.UserRevokeTokens: "Their API tokens are revoked: they stop working now.",
+	delegation.UserUnlock:        "Unlocked: they can sign in again.",
+	delegation.UserDisable:       "Disabled: their sign-in, sessions and API tokens stop.",
+	delegation.UserEnable:        "Enabled again.",
+	delegation.UserRevokeTokens:  "Their API tokens are revoked: they stop working now.",
+	delegation.UserResetPassword: "A one-time reset link is on its way: it lets them choose a new password.",
 }
 
 // userAction runs one of the user page's actions.
@@ -300,7 +301,8 @@ func (s *Server) userAction(c *ctx) {
 			s.fail(c, err)
 			return
 		}
-		op.Action, op.Reset = delegation.UserResetPassword, &change.ResetInput{Verification: strings.TrimSpace(c.r.PostFormValue("code"))}
+		op.Action, op.Reset = delegation.UserResetPassword, &change.ResetInput{Verification: strings.TrimSpace(c.r.PostFormValue("code")),
+			Deliver: c.r.PostFormValue("deliver"), Portal: s.Portal}
 	case "unlock":
 		op.Action = delegation.UserUnlock
 	case "disable":
