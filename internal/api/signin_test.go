@@ -405,6 +405,17 @@ func TestForgottenPassword(t *testing.T) {
 // outboxCode reads the six-digit code of the newest notification of kind.
 func (e *env) outboxCode(t *testing.T, kind string) string {
 	t.Helper()
+	body := e.outboxBody(t, kind)
+	i := strings.Index(body, "code is ")
+	if i < 0 {
+		t.Fatalf("no code in the %s notification: %q", kind, body)
+	}
+	return body[i+8 : i+14]
+}
+
+// outboxBody returns the body of the latest notification of kind.
+func (e *env) outboxBody(t *testing.T, kind string) string {
+	t.Helper()
 	msgs, err := e.app.Store.Outbox(t.Context(), "notify", 0, 1000)
 	if err != nil {
 		t.Fatal(err)
@@ -412,9 +423,7 @@ func (e *env) outboxCode(t *testing.T, kind string) string {
 	for i := len(msgs) - 1; i >= 0; i-- {
 		var n struct{ Kind, Body string }
 		if json.Unmarshal(msgs[i].Payload, &n) == nil && n.Kind == kind {
-			if i := strings.Index(n.Body, "code is "); i >= 0 {
-				return n.Body[i+8 : i+14]
-			}
+			return n.Body
 		}
 	}
 	t.Fatalf("no %s notification", kind)
@@ -485,21 +494,9 @@ func TestResetLink(t *testing.T) {
 	}
 }
 
-// outboxLink returns the link in the latest notification of kind.
+// outboxLink returns the link that ends the latest notification of kind.
 func (e *env) outboxLink(t *testing.T, kind string) string {
 	t.Helper()
-	msgs, err := e.app.Store.Outbox(t.Context(), "notify", 0, 1000)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := len(msgs) - 1; i >= 0; i-- {
-		var n struct{ Kind, Body string }
-		if json.Unmarshal(msgs[i].Payload, &n) == nil && n.Kind == kind {
-			if j := strings.LastIndex(n.Body, "\n"); j >= 0 {
-				return n.Body[j+1:]
-			}
-		}
-	}
-	t.Fatalf("no %s notification", kind)
-	return ""
+	body := e.outboxBody(t, kind)
+	return body[strings.LastIndex(body, "\n")+1:]
 }
