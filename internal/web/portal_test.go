@@ -174,6 +174,15 @@ func TestPortalPages(t *testing.T) {
 	}
 	// Without a session, pages send to sign in.
 	anon := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	// Every page forbids script and framing.
+	resp, err = anon.Get(p.srv.URL + "/sign-in")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'none'") || !strings.Contains(csp, "frame-ancestors 'none'") {
+		t.Fatalf("the sign-in page's Content-Security-Policy: %q", csp)
+	}
 	resp, err = anon.Get(p.srv.URL + "/users")
 	if err != nil {
 		t.Fatal(err)
