@@ -1,6 +1,10 @@
 package web
 
 import (
+	"bytes"
+	"encoding/base64"
+	"html/template"
+	"image/png"
 	"net/http"
 	"net/url"
 	"slices"
@@ -15,6 +19,7 @@ import (
 	"github.com/deputy-iam/deputy/internal/delegation"
 	"github.com/deputy-iam/deputy/internal/directory"
 	"github.com/deputy-iam/deputy/internal/filter"
+	"github.com/pquerna/otp"
 )
 
 // meta describes a portal request for the audit record.
@@ -497,7 +502,7 @@ func (s *Server) mfaStart(c *ctx) {
 		secret = u.Query().Get("secret")
 	}
 	s.render(c, http.StatusOK, "mfa", "Your authenticator", map[string]any{"URL": res.Credential.Secret, "Secret": secret,
-		"Required": c.session.Restricted != ""}, nil)
+		"QR": qrImage(res.Credential.Secret), "Required": c.session.Restricted != ""}, nil)
 }
 
 // mfaConfirm turns the authenticator on with a code from it; the person signs in again, with it.
@@ -579,4 +584,22 @@ func (s *Server) activate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.Redirect(w, r, "/sign-in?done="+url.QueryEscape("Your password is set: sign in with it."), http.StatusSeeOther)
+}
+
+// qrImage is the otpauth address as a QR code for an authenticator app to scan: a PNG in a
+// data: URL (the page loads nothing from elsewhere), or "" when it cannot be drawn.
+func qrImage(otpauth string) template.URL {
+	k, err := otp.NewKeyFromURL(otpauth)
+	if err != nil {
+		return ""
+	}
+	img, err := k.Image(240, 240)
+	if err != nil {
+		return ""
+	}
+	var b bytes.Buffer
+	if err := png.Encode(&b, img); err != nil {
+		return ""
+	}
+	return template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(b.Bytes())) // our own PNG: safe as a URL
 }
