@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/deputy-iam/deputy/internal/app"
 	"github.com/deputy-iam/deputy/internal/store"
 )
 
@@ -232,5 +233,40 @@ func TestPortalResetLink(t *testing.T) {
 		return strings.Contains(string(m.Payload), "password_reset_link") && strings.Contains(string(m.Payload), "/activate?user=sally")
 	}) {
 		t.Fatalf("no reset link in the outbox (%d messages)", len(msgs))
+	}
+}
+
+// TestPortalDeletePerson: a delegate whose role allows user.delete deletes a person after
+// typing their username; with the shipped approval policies the deletion waits for approval.
+func TestPortalDeletePerson(t *testing.T) {
+	for _, policies := range []bool{false, true} {
+		p := newPortalWith(t, nil, func(a *app.App, _ string) {
+			if policies {
+				if err := a.PreparePolicies(context.Background()); err != nil {
+					t.Fatal(err)
+				}
+			}
+		})
+		p.api("POST", "/api/v1/ous", map[string]any{"name": "sales"})
+		p.api("POST", "/api/v1/users", map[string]any{"username": "rita", "ou": "/"})
+		p.api("POST", "/api/v1/users", map[string]any{"username": "sally", "ou": "sales"})
+		p.api("POST", "/api/v1/roles", map[string]any{"name": "offboarder", "actions": []string{"directory.read", "user.delete"}})
+		p.api("POST", "/api/v1/assignments", map[string]any{"role": "offboarder", "holder": map[string]any{"user": "rita"},
+			"scope": map[string]any{"ou": "sales"}, "justification": "leavers"})
+		rita := p.signedIn("rita")
+		if _, page := rita.get("/users/sally"); !strings.Contains(page, "To delete sally, type the username") {
+			t.Fatalf("rita is not offered the deletion:\n%s", page)
+		}
+		if body := rita.post("/users/sally/delete", url.Values{"confirm": {"sal"}, "justification": {"left"}}, true); !strings.Contains(body, "type the username to confirm") {
+			t.Fatalf("a deletion without the right confirmation:\n%s", body)
+		}
+		body := rita.post("/users/sally/delete", url.Values{"confirm": {"sally"}, "justification": {"left in October"}}, true)
+		code, _ := rita.get("/users/sally")
+		switch {
+		case !policies && (!strings.Contains(body, "sally is deleted") || code != 404):
+			t.Fatalf("the deletion (%d afterwards):\n%s", code, body)
+		case policies && (!strings.Contains(body, "Sent for approval") || code != 200):
+			t.Fatalf("the deletion under the shipped policies (%d afterwards):\n%s", code, body)
+		}
 	}
 }

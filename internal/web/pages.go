@@ -234,7 +234,8 @@ func (s *Server) users(c *ctx) {
 
 // userActions are the actions a user page may offer.
 var userActions = []delegation.Action{delegation.DirectoryRead, delegation.UserResetPassword, delegation.UserUnlock,
-	delegation.UserDisable, delegation.UserEnable, delegation.UserUpdate, delegation.UserRevokeTokens, delegation.UserMove}
+	delegation.UserDisable, delegation.UserEnable, delegation.UserUpdate, delegation.UserRevokeTokens, delegation.UserMove,
+	delegation.UserDelete}
 
 // user shows a person: profile, groups and why, assignments, recent events, and only the
 // actions the viewer may take.
@@ -316,6 +317,12 @@ func (s *Server) userAction(c *ctx) {
 		op.Action = delegation.UserEnable
 	case "revoke-tokens":
 		op.Action = delegation.UserRevokeTokens
+	case "delete":
+		if c.r.PostFormValue("confirm") != c.r.PathValue("user") {
+			s.fail(c, directory.Invalid("confirm", "type the username to confirm the deletion"))
+			return
+		}
+		op.Action = delegation.UserDelete
 	default:
 		s.fail(c, directory.NotFound("action", c.r.PathValue("action")))
 		return
@@ -323,6 +330,10 @@ func (s *Server) userAction(c *ctx) {
 	res, err := s.Pipeline.Submit(c.r.Context(), c.me, meta(c.r), op)
 	if err != nil {
 		s.fail(c, err)
+		return
+	}
+	if op.Action == delegation.UserDelete {
+		http.Redirect(c.w, c.r, "/users?done="+url.QueryEscape(res.Target.Name+" is deleted."), http.StatusSeeOther)
 		return
 	}
 	if res.Credential != nil && op.Action == delegation.UserResetPassword {
