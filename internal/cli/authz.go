@@ -262,12 +262,8 @@ func (e *env) escalationsCommand(f *clientFlags) *cobra.Command {
 		Short: "Paths by which someone could hand rights to someone else without granting them (needs audit.read)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := e.newClient(f)
+			c, p, err := e.fetchPage(cmd, f, "GET", "/api/v1/authz/escalations", nil)
 			if err != nil {
-				return err
-			}
-			var p page
-			if err := c.call(cmd.Context(), "GET", "/api/v1/authz/escalations", nil, nil, &p); err != nil {
 				return err
 			}
 			if c.output != "json" {

@@ -62,6 +62,18 @@ func (e *env) newClient(f *clientFlags) (*client, error) {
 		justification: f.justification, totp: firstNonEmpty(f.totp, e.getenv("DEPUTY_TOTP")), http: &http.Client{Timeout: 60 * time.Second}}, nil
 }
 
+// fetchPage makes a client from the flags and sends one request for a list, returning the
+// client (to print with) and the page.
+func (e *env) fetchPage(cmd *cobra.Command, f *clientFlags, method, path string, q url.Values) (*client, page, error) {
+	var p page
+	c, err := e.newClient(f)
+	if err != nil {
+		return nil, p, err
+	}
+	err = c.call(cmd.Context(), method, path, q, nil, &p)
+	return c, p, err
+}
+
 // problem is the RFC 9457 body of an error response.
 type problem struct {
 	Status int    `json:"status"`

@@ -17,12 +17,8 @@ func (e *env) credentialCommands(k kindSpec, f *clientFlags) []*cobra.Command {
 		Short: "List a user's API tokens (never their secrets)",
 		Args:  exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := e.newClient(f)
+			c, p, err := e.fetchPage(cmd, f, "GET", k.objectPath(args[0])+"/tokens", nil)
 			if err != nil {
-				return err
-			}
-			var p page
-			if err := c.call(cmd.Context(), "GET", k.objectPath(args[0])+"/tokens", nil, nil, &p); err != nil {
 				return err
 			}
 			return c.printList(e, tokenCols, p.Items, "")

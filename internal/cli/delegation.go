@@ -25,12 +25,8 @@ func (e *env) roleCommand() *cobra.Command {
 		Short: "List the built-in and custom roles",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := e.newClient(f)
+			c, p, err := e.fetchPage(cmd, f, "GET", roleKind.path, nil)
 			if err != nil {
-				return err
-			}
-			var p page
-			if err := c.call(cmd.Context(), "GET", roleKind.path, nil, nil, &p); err != nil {
 				return err
 			}
 			return c.printList(e, roleCols, p.Items, "")

@@ -354,12 +354,8 @@ func (e *env) hrRunsCommand(f *clientFlags) *cobra.Command {
 		Short: "List the latest HR feed runs, newest first (tier-0 admins and auditors)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := e.newClient(f)
+			c, p, err := e.fetchPage(cmd, f, "GET", "/api/v1/hr/runs", url.Values{"limit": {strconv.Itoa(limit)}})
 			if err != nil {
-				return err
-			}
-			var p page
-			if err := c.call(cmd.Context(), "GET", "/api/v1/hr/runs", url.Values{"limit": {strconv.Itoa(limit)}}, nil, &p); err != nil {
 				return err
 			}
 			if c.output != "json" {
@@ -459,12 +455,8 @@ func (e *env) hrSetupCommand(f *clientFlags) *cobra.Command {
 		Short: "Create what the rules need: their OUs and groups, the lifecycle role and system:lifecycle's assignments",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := e.newClient(f)
+			c, p, err := e.fetchPage(cmd, f, "POST", "/api/v1/hr/setup", nil)
 			if err != nil {
-				return err
-			}
-			var p page
-			if err := c.call(cmd.Context(), "POST", "/api/v1/hr/setup", nil, nil, &p); err != nil {
 				return err
 			}
 			if c.output == "json" {
@@ -501,12 +493,8 @@ func (e *env) reportCommand() *cobra.Command {
 		Example: "  deputy report residual-access --fail-if-any",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := e.newClient(f)
+			c, p, err := e.fetchPage(cmd, f, "GET", "/api/v1/reports/residual-access", nil)
 			if err != nil {
-				return err
-			}
-			var p page
-			if err := c.call(cmd.Context(), "GET", "/api/v1/reports/residual-access", nil, nil, &p); err != nil {
 				return err
 			}
 			switch {

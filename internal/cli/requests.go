@@ -138,12 +138,8 @@ func (e *env) policyCommand() *cobra.Command {
 		Short: "List the approval policies in force, in order",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := e.newClient(f)
+			c, p, err := e.fetchPage(cmd, f, "GET", "/api/v1/approval-policies", nil)
 			if err != nil {
-				return err
-			}
-			var p page
-			if err := c.call(cmd.Context(), "GET", "/api/v1/approval-policies", nil, nil, &p); err != nil {
 				return err
 			}
 			for _, it := range p.Items {

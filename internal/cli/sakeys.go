@@ -101,12 +101,8 @@ func (e *env) keyListCommand(k kindSpec, f *clientFlags) *cobra.Command {
 		Short: "List the keys of a service account (never their secrets)",
 		Args:  exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := e.newClient(f)
+			c, p, err := e.fetchPage(cmd, f, "GET", k.objectPath(args[0])+"/keys", nil)
 			if err != nil {
-				return err
-			}
-			var p page
-			if err := c.call(cmd.Context(), "GET", k.objectPath(args[0])+"/keys", nil, nil, &p); err != nil {
 				return err
 			}
 			return c.printList(e, keyCols, p.Items, "")
@@ -188,12 +184,8 @@ func (e *env) orphanedReportCommand(f *clientFlags) *cobra.Command {
 		Example: "  deputy report orphaned-service-accounts\n  deputy sa update ci-deployer --set owners=grace.hopper",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := e.newClient(f)
+			c, p, err := e.fetchPage(cmd, f, "GET", "/api/v1/reports/orphaned-service-accounts", nil)
 			if err != nil {
-				return err
-			}
-			var p page
-			if err := c.call(cmd.Context(), "GET", "/api/v1/reports/orphaned-service-accounts", nil, nil, &p); err != nil {
 				return err
 			}
 			return e.printReport(c, orphanedCols, p.Items, "no orphaned service accounts", failIfAny)
