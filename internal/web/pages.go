@@ -587,10 +587,10 @@ func (s *Server) activate(w http.ResponseWriter, r *http.Request) {
 		s.render(c, http.StatusUnprocessableEntity, "activate", "Welcome", data, nil)
 		return
 	}
-	if _, err := s.Auth.ResetForgotten(r, username, code, "", r.PostFormValue("new_password")); err != nil {
+	if _, err := s.Auth.ResetForgotten(r, username, code, r.PostFormValue("totp"), r.PostFormValue("new_password")); err != nil {
 		data["Error"] = "That password cannot be used: " + strings.TrimPrefix(err.Error(), "invalid input: ")
 		if err == authn.ErrBadRecovery {
-			data["Error"] = "This link has expired or was used already: ask your manager or the helpdesk for a new one."
+			data["Error"] = "This link has expired or was used already (or, if you have an authenticator, its code is not right): ask your manager or the helpdesk for a new link."
 		}
 		s.render(c, http.StatusUnprocessableEntity, "activate", "Welcome", data, nil)
 		return
