@@ -168,7 +168,8 @@ func (a *App) Handler() http.Handler {
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(a.registry, promhttp.HandlerOpts{Registry: a.registry}))
 	mux.HandleFunc("/", httpx.Fallback(mux, a.Log))
-	return httpx.Chain(mux, httpx.Observe(a.Log, httpx.NewMetrics(a.registry)), httpx.SecureHeaders)
+	proxies, _ := a.Config.Proxies() // validated with the configuration
+	return httpx.Chain(mux, httpx.TrustedProxies(proxies), httpx.Observe(a.Log, httpx.NewMetrics(a.registry)), httpx.SecureHeaders)
 }
 
 // portalEvidence is the evidence service as the portal reads it: nil (not a nil pointer) when

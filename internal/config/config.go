@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/mail"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -70,6 +71,9 @@ type Config struct {
 	// TLSCert and TLSKey, both set, serve HTTPS (and mark session cookies Secure).
 	TLSCert string `json:"tls_cert"`
 	TLSKey  string `json:"tls_key"`
+	// TrustedProxies lists the reverse proxies (addresses or CIDR prefixes, comma-separated)
+	// whose X-Forwarded-For names the client: for sign-in throttling and the audit trail.
+	TrustedProxies string `json:"trusted_proxies"`
 	// OIDC sign-in, on when OIDCIssuer is set: the provider's issuer URL, this server's client ID
 	// and secret there, the callback URL registered with it (default BaseURL +
 	// /api/v1/auth/oidc/callback) and the ID-token claim that holds the Deputy username.
@@ -129,6 +133,7 @@ var settings = []setting{
 	{"hr-sweep", "DEPUTY_HR_SWEEP", "1h", func(c *Config) *string { return &c.HRSweep }},
 	{"tls-cert", "DEPUTY_TLS_CERT", "", func(c *Config) *string { return &c.TLSCert }},
 	{"tls-key", "DEPUTY_TLS_KEY", "", func(c *Config) *string { return &c.TLSKey }},
+	{"trusted-proxies", "DEPUTY_TRUSTED_PROXIES", "", func(c *Config) *string { return &c.TrustedProxies }},
 	{"mfa", "DEPUTY_MFA", "required", func(c *Config) *string { return &c.MFA }},
 	{"session-idle", "DEPUTY_SESSION_IDLE", "30m", func(c *Config) *string { return &c.SessionIdle }},
 	{"step-up-window", "DEPUTY_STEP_UP_WINDOW", "5m", func(c *Config) *string { return &c.StepUpWindow }},
@@ -169,6 +174,7 @@ var usage = map[string]string{
 	"hr-sweep":            "how often scheduled HR work runs: leavers at their end date, deletions after retention; 0 turns it off (env DEPUTY_HR_SWEEP)",
 	"tls-cert":            "certificate file (PEM) to serve HTTPS with; needs --tls-key (env DEPUTY_TLS_CERT)",
 	"tls-key":             "private key file (PEM) of --tls-cert (env DEPUTY_TLS_KEY)",
+	"trusted-proxies":     "reverse proxies (IP addresses or CIDR prefixes, comma-separated) whose X-Forwarded-For names the client (env DEPUTY_TRUSTED_PROXIES)",
 	"session-idle":        "a session ends after this long without use (env DEPUTY_SESSION_IDLE)",
 	"step-up-window":      "how recent a second factor must be before a password reset, an authenticator's removal or an activation; 0s asks every time (env DEPUTY_STEP_UP_WINDOW)",
 	"session-max":         "and at the latest this long after sign-in (env DEPUTY_SESSION_MAX)",
@@ -289,6 +295,9 @@ func (c Config) Validate() error {
 	}
 	if c.MFA != "" && c.MFA != "required" && c.MFA != "optional" {
 		errs = append(errs, fmt.Errorf("config: mfa %q: want required or optional", c.MFA))
+	}
+	if _, err := c.Proxies(); err != nil {
+		errs = append(errs, err)
 	}
 	if c.SMTPAddr != "" {
 		if _, _, err := net.SplitHostPort(c.SMTPAddr); err != nil {
@@ -477,4 +486,24 @@ func (c Config) Logger(w io.Writer) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// Proxies parses TrustedProxies.
+func (c Config) Proxies() ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, f := range strings.Split(c.TrustedProxies, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		if p, err := netip.ParsePrefix(f); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(f)
+		if err != nil {
+			return nil, fmt.Errorf("config: trusted-proxies: %q is neither an IP address nor a CIDR prefix", f)
+		}
+		out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+	}
+	return out, nil
 }

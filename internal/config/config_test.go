@@ -68,10 +68,11 @@ func TestDatabaseSelection(t *testing.T) {
 
 func TestValidate(t *testing.T) {
 	cases := map[string][]string{
-		"addr":         {"--addr", "8080"},
-		"database-url": {"--database-url", "mysql://x"},
-		"log-level":    {"--log-level", "loud"},
-		"log-format":   {"--log-format", "xml"},
+		"addr":            {"--addr", "8080"},
+		"database-url":    {"--database-url", "mysql://x"},
+		"log-level":       {"--log-level", "loud"},
+		"log-format":      {"--log-format", "xml"},
+		"trusted-proxies": {"--trusted-proxies", "10.0.0.0/8, proxy.example"},
 	}
 	for want, args := range cases {
 		if _, err := resolve(t, args, nil); err == nil || !strings.Contains(err.Error(), want) {
@@ -83,5 +84,25 @@ func TestValidate(t *testing.T) {
 	os.WriteFile(bad, []byte(`{"colour": "red"}`), 0o600)
 	if _, err := resolve(t, []string{"--config", bad}, nil); err == nil || !strings.Contains(err.Error(), "colour") {
 		t.Errorf("unknown config key: %v", err)
+	}
+}
+
+func TestTrustedProxies(t *testing.T) {
+	c, err := resolve(t, []string{"--trusted-proxies", " 10.1.2.3/8 ,192.0.2.7, ::ffff:198.51.100.9,2001:db8::/32"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := c.Proxies()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"10.0.0.0/8", "192.0.2.7/32", "198.51.100.9/32", "2001:db8::/32"}
+	if len(got) != len(want) {
+		t.Fatalf("proxies %v, want %v", got, want)
+	}
+	for i := range want {
+		if got[i].String() != want[i] {
+			t.Errorf("proxy %d is %s, want %s", i, got[i], want[i])
+		}
 	}
 }

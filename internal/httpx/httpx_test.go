@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"testing"
 
@@ -229,5 +230,38 @@ func TestClientAddr(t *testing.T) {
 	r.RemoteAddr = "[2001:db8::1]:443"
 	if got := httpx.ClientAddr(r); got != "2001:db8::1" {
 		t.Errorf("ClientAddr = %q", got)
+	}
+}
+
+func TestTrustedProxies(t *testing.T) {
+	nets := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.0.2.7/32"),
+		netip.MustParsePrefix("2001:db8::/32")}
+	var seen string
+	h := httpx.TrustedProxies(nets)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { seen = httpx.ClientAddr(r) }))
+	for _, c := range []struct {
+		name, peer string
+		xff        []string
+		want       string
+	}{
+		{"a direct client's header is not believed", "203.0.113.5:4000", []string{"198.51.100.1"}, "203.0.113.5"},
+		{"behind one proxy", "10.1.2.3:4000", []string{"198.51.100.1"}, "198.51.100.1"},
+		{"a forged leftmost hop is skipped", "10.1.2.3:4000", []string{"6.6.6.6, 198.51.100.1"}, "198.51.100.1"},
+		{"through two proxies", "192.0.2.7:4000", []string{"198.51.100.1, 10.9.9.9"}, "198.51.100.1"},
+		{"header lines joined", "10.1.2.3:4000", []string{"6.6.6.6", "198.51.100.2"}, "198.51.100.2"},
+		{"only proxies: the peer", "10.1.2.3:4000", []string{"10.0.0.1"}, "10.1.2.3"},
+		{"no header: the peer", "10.1.2.3:4000", nil, "10.1.2.3"},
+		{"a garbled hop: the peer", "10.1.2.3:4000", []string{"198.51.100.1, garbage"}, "10.1.2.3"},
+		{"IPv6 proxy", "[2001:db8::1]:443", []string{"2001:db9::5"}, "2001:db9::5"},
+	} {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.RemoteAddr = c.peer
+		for _, v := range c.xff {
+			r.Header.Add("X-Forwarded-For", v)
+		}
+		seen = ""
+		h.ServeHTTP(httptest.NewRecorder(), r)
+		if seen != c.want {
+			t.Errorf("%s: client %q, want %q", c.name, seen, c.want)
+		}
 	}
 }

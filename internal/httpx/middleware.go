@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -156,5 +157,47 @@ func Fallback(mux *http.ServeMux, log *slog.Logger) http.HandlerFunc {
 		}
 		WriteError(w, r, log, NewProblem(http.StatusNotFound, "no_route",
 			r.Method+" "+r.URL.Path+" is not part of the API; see docs/api.md"))
+	}
+}
+
+// TrustedProxies makes the client's address that of the client behind listed reverse proxies:
+// when the TCP peer is one of them, RemoteAddr becomes the rightmost address of
+// X-Forwarded-For that is not itself a listed proxy (the leftmost entries are whatever the
+// client sent, and are never believed). Without listed proxies it changes nothing, and a
+// request from anyone else keeps its TCP peer whatever headers it carries.
+func TrustedProxies(nets []netip.Prefix) Middleware {
+	trusted := func(a netip.Addr) bool {
+		for _, n := range nets {
+			if n.Contains(a.Unmap()) {
+				return true
+			}
+		}
+		return false
+	}
+	return func(next http.Handler) http.Handler {
+		if len(nets) == 0 {
+			return next
+		}
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			peer, err := netip.ParseAddrPort(r.RemoteAddr)
+			if err != nil || !trusted(peer.Addr()) {
+				next.ServeHTTP(w, r)
+				return
+			}
+			hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+			for i := len(hops) - 1; i >= 0; i-- {
+				a, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+				if err != nil {
+					break // a garbled hop: believe nothing before it
+				}
+				if !trusted(a) {
+					r2 := r.Clone(r.Context())
+					r2.RemoteAddr = netip.AddrPortFrom(a.Unmap(), 0).String()
+					next.ServeHTTP(w, r2)
+					return
+				}
+			}
+			next.ServeHTTP(w, r)
+		})
 	}
 }
