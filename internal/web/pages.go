@@ -19,6 +19,7 @@ import (
 	"github.com/deputy-iam/deputy/internal/delegation"
 	"github.com/deputy-iam/deputy/internal/directory"
 	"github.com/deputy-iam/deputy/internal/filter"
+	"github.com/deputy-iam/deputy/internal/httpx"
 	"github.com/pquerna/otp"
 )
 
@@ -28,15 +29,7 @@ func meta(r *http.Request) change.Meta {
 	if len(ua) > 256 {
 		ua = ua[:256]
 	}
-	return change.Meta{Transport: audit.TransportPortal, ClientAddr: clientAddr(r), UserAgent: ua}
-}
-
-func clientAddr(r *http.Request) string {
-	host := r.RemoteAddr
-	if i := strings.LastIndexByte(host, ':'); i > 0 {
-		host = host[:i]
-	}
-	return strings.Trim(host, "[]")
+	return change.Meta{Transport: audit.TransportPortal, ClientAddr: httpx.ClientAddr(r), UserAgent: ua}
 }
 
 // localPath keeps a "next" address on this site.
