@@ -42,6 +42,7 @@ type HR interface {
 	Import(ctx context.Context, feed lifecycle.Feed, opt lifecycle.ImportOptions) (*lifecycle.Run, *lifecycle.Plan, error)
 	Today() time.Time
 	Runs(ctx context.Context, limit int) ([]lifecycle.Run, error)
+	Residual(ctx context.Context) ([]lifecycle.Residual, error)
 }
 
 // registerEvidence adds the pages of evidence and the HR feed: an audit event's detail with its
@@ -55,6 +56,7 @@ func (s *Server) registerEvidence(mux *http.ServeMux) {
 	mux.HandleFunc("POST /hr/plan", limitBody(maxFeedUpload, s.page(s.hrPlan)))
 	mux.HandleFunc("POST /hr/apply", s.page(s.hrApply))
 	mux.HandleFunc("GET /hr/runs/{id}", s.page(s.hrRun))
+	mux.HandleFunc("GET /reports/residual-access", s.page(s.residualAccess))
 }
 
 // tier0 reports whether the person holds the tier-0 admin role.
@@ -568,4 +570,27 @@ func (fs *feedStore) take(owner, id string) *storedFeed {
 		return nil
 	}
 	return f
+}
+
+// residualAccess is the leaver report: every disabled or departed identity that still holds a
+// membership, an assignment, an owned object or a live credential (empty after every HR run).
+// For those who read the whole trail (audit.read over everything), as on the API; others find
+// no such page.
+func (s *Server) residualAccess(c *ctx) {
+	ctx := c.r.Context()
+	dec, err := s.Pipeline.Ask(ctx, &delegation.Question{Actor: c.me, Action: delegation.AuditRead})
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	if !dec.Allow || s.HR == nil {
+		s.fail(c, directory.NotFound("page", c.r.URL.Path))
+		return
+	}
+	items, err := s.HR.Residual(ctx)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	s.render(c, http.StatusOK, "hr-residual", "Residual access", map[string]any{"Items": items}, nil)
 }

@@ -270,3 +270,33 @@ func TestPortalDeletePerson(t *testing.T) {
 		}
 	}
 }
+
+// TestPortalResidualAccess: the leaver report lists a disabled person who kept a membership,
+// for an auditor; anyone else finds no such page.
+func TestPortalResidualAccess(t *testing.T) {
+	p := newPortal(t)
+	for _, u := range []string{"audrey", "hank", "leo"} {
+		p.api("POST", "/api/v1/users", map[string]any{"username": u, "ou": "/"})
+	}
+	p.api("POST", "/api/v1/assignments", map[string]any{"role": "auditor", "holder": map[string]any{"user": "audrey"},
+		"scope": map[string]any{"ou": "/"}, "justification": "audit"})
+	p.api("POST", "/api/v1/assignments", map[string]any{"role": "helpdesk", "holder": map[string]any{"user": "hank"},
+		"scope": map[string]any{"ou": "/"}, "justification": "desk"})
+	p.api("POST", "/api/v1/groups", map[string]any{"name": "builders", "ou": "/"})
+	p.api("POST", "/api/v1/groups/builders/members", map[string]any{"member": "leo"})
+	audrey := p.signedIn("audrey")
+	if _, page := audrey.get("/reports/residual-access"); !strings.Contains(page, "Nobody disabled or departed holds anything") {
+		t.Fatalf("the report before anyone left:\n%s", page)
+	}
+	p.api("POST", "/api/v1/users/leo/disable", nil)
+	_, page := audrey.get("/reports/residual-access")
+	if !strings.Contains(page, `<a href="/users/leo">leo</a>`) || !strings.Contains(page, "builders") {
+		t.Fatalf("the report after leo was disabled with a membership:\n%s", page)
+	}
+	if _, trail := audrey.get("/audit"); !strings.Contains(trail, `href="/reports/residual-access"`) {
+		t.Fatalf("the auditor's audit page does not link the report")
+	}
+	if code, _ := p.signedIn("hank").get("/reports/residual-access"); code != 404 {
+		t.Fatalf("a helpdesk agent's report: %d", code)
+	}
+}
