@@ -300,3 +300,36 @@ func TestPortalResidualAccess(t *testing.T) {
 		t.Fatalf("a helpdesk agent's report: %d", code)
 	}
 }
+
+// TestPortalEditGroup: a group's owner changes its description and owners from its page; an
+// edit made on a page read before someone else's change is refused as stale.
+func TestPortalEditGroup(t *testing.T) {
+	p := newPortal(t)
+	for _, u := range []string{"olga", "otto"} {
+		p.api("POST", "/api/v1/users", map[string]any{"username": u, "ou": "/"})
+	}
+	p.api("POST", "/api/v1/groups", map[string]any{"name": "crm-users", "ou": "/", "owners": []string{"olga"}})
+	// The built-in group-owner manages members only; this custom role may edit the group too.
+	p.api("POST", "/api/v1/roles", map[string]any{"name": "group-steward", "actions": []string{"directory.read", "group.update", "group.set_owner"}})
+	p.api("POST", "/api/v1/assignments", map[string]any{"role": "group-steward", "holder": map[string]any{"user": "olga"},
+		"scope": map[string]any{"relation": "owned_groups"}, "justification": "owners keep their groups described"})
+	p.api("POST", "/api/v1/assignments", map[string]any{"role": "reader", "holder": map[string]any{"user": "olga"},
+		"scope": map[string]any{"ou": "/"}, "justification": "staff directory"})
+	olga := p.signedIn("olga")
+	_, page := olga.get("/groups/crm-users")
+	if !strings.Contains(page, "Edit the description and owners") || !strings.Contains(page, `name="owners" value="olga"`) {
+		t.Fatalf("olga's group page:\n%s", page)
+	}
+	body := olga.post("/groups/crm-users/edit", url.Values{"version": {"1"}, "description": {"CRM access"}, "owners": {"olga, otto"},
+		"justification": {"otto co-owns"}}, true)
+	if !strings.Contains(body, "Saved") {
+		t.Fatalf("the edit:\n%s", body)
+	}
+	g := p.api("GET", "/api/v1/groups/crm-users", nil)
+	if g["description"] != "CRM access" || len(g["owners"].([]any)) != 2 {
+		t.Fatalf("the group after the edit: %v", g)
+	}
+	if body := olga.post("/groups/crm-users/edit", url.Values{"version": {"1"}, "description": {"old page"}, "owners": {"olga"}}, true); !strings.Contains(body, "Someone changed this meanwhile") {
+		t.Fatalf("an edit from a stale page:\n%s", body)
+	}
+}

@@ -3,6 +3,7 @@ package web
 import (
 	"bytes"
 	"encoding/base64"
+	"encoding/json"
 	"html/template"
 	"image/png"
 	"net/http"
@@ -348,7 +349,8 @@ func (s *Server) group(c *ctx) {
 		return
 	}
 	allowed := s.Authz.Allowed(ctx, c.me, delegation.Object{Ref: g.Ref(), Fields: g.Fields()},
-		[]delegation.Action{delegation.DirectoryRead, delegation.GroupAddMember, delegation.GroupRemoveMember})
+		[]delegation.Action{delegation.DirectoryRead, delegation.GroupAddMember, delegation.GroupRemoveMember, delegation.GroupUpdate,
+			delegation.GroupSetOwner})
 	if len(allowed) == 0 || allowed[0] != delegation.DirectoryRead {
 		s.fail(c, directory.NotFound(directory.KindGroup, c.r.PathValue("group")))
 		return
@@ -368,7 +370,58 @@ func (s *Server) group(c *ctx) {
 	canAsk := slices.ContainsFunc(g.Owners, func(o directory.Ref) bool { return o.ID != c.me.ID }) &&
 		!slices.ContainsFunc(mine, func(m directory.DirectMembership) bool { return m.Group.ID == g.ID })
 	s.render(c, http.StatusOK, "group", g.Name, map[string]any{"Group": g, "Members": members.Items, "Allowed": allowed,
-		"CanAsk": canAsk, "Add": c.r.URL.Query().Get("add")}, nil)
+		"CanAsk": canAsk, "Add": c.r.URL.Query().Get("add"), "Owners": strings.ReplaceAll(ownerNames(g.Owners), ",", ", ")}, nil)
+}
+
+// editGroup saves a group's description and (when the form has them: group.set_owner) owners
+// (usernames, comma-separated) as a merge patch, on the version the page was read at: a change by someone else meanwhile makes it fail
+// as stale.
+func (s *Server) editGroup(c *ctx) {
+	ref := directory.ParseRef(directory.KindGroup, c.r.PathValue("group"))
+	g, err := s.Dir.Group(c.r.Context(), ref)
+	if err != nil {
+		s.fail(c, directory.NotFound(directory.KindGroup, c.r.PathValue("group")))
+		return
+	}
+	version, err := strconv.ParseInt(c.r.PostFormValue("version"), 10, 64)
+	if err != nil || version < 1 {
+		s.fail(c, directory.Invalid("version", "the form lost the version it was read at: open it again"))
+		return
+	}
+	patch := directory.Patch{}
+	stale := version != g.Version // then send all, and let the pipeline say it changed meanwhile
+	if _, sent := c.r.PostForm["description"]; sent && (stale || strings.TrimSpace(c.r.PostFormValue("description")) != g.Description) {
+		d := strings.TrimSpace(c.r.PostFormValue("description"))
+		patch["description"], _ = json.Marshal(d)
+	}
+	owners := []string{}
+	for _, o := range strings.Split(c.r.PostFormValue("owners"), ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			owners = append(owners, o)
+		}
+	}
+	if _, sent := c.r.PostForm["owners"]; sent && (stale || strings.Join(owners, ",") != ownerNames(g.Owners)) {
+		patch["owners"], _ = json.Marshal(owners)
+	}
+	if len(patch) == 0 {
+		http.Redirect(c.w, c.r, "/groups/"+url.PathEscape(g.Name)+"?done="+url.QueryEscape("Nothing changed"), http.StatusSeeOther)
+		return
+	}
+	if _, err := s.Pipeline.Submit(c.r.Context(), c.me, meta(c.r), change.Op{Action: delegation.GroupUpdate, Target: g.Ref(),
+		IfVersion: version, Patch: patch, Justification: strings.TrimSpace(c.r.PostFormValue("justification"))}); err != nil {
+		s.fail(c, err)
+		return
+	}
+	http.Redirect(c.w, c.r, "/groups/"+url.PathEscape(g.Name)+"?done="+url.QueryEscape("Saved"), http.StatusSeeOther)
+}
+
+// ownerNames is a group's owners as the edit form writes them.
+func ownerNames(owners []directory.Ref) string {
+	names := make([]string, len(owners))
+	for i, o := range owners {
+		names[i] = o.Name
+	}
+	return strings.Join(names, ",")
 }
 
 // askToJoin sends the group's owners the person's request to be added, with their reason.

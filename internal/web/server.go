@@ -205,6 +205,7 @@ func (s *Server) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /groups/{group}", s.page(s.group))
 	mux.HandleFunc("POST /groups/{group}/members", s.page(s.addMember))
 	mux.HandleFunc("POST /groups/{group}/join", s.page(s.askToJoin))
+	mux.HandleFunc("POST /groups/{group}/edit", s.page(s.editGroup))
 	mux.HandleFunc("POST /groups/{group}/members/{member}/remove", s.page(s.removeMember))
 	mux.HandleFunc("GET /requests", s.page(s.requests))
 	mux.HandleFunc("GET /requests/{id}", s.page(s.request))
