@@ -26,6 +26,7 @@ type SAKeys interface {
 // registerDirectory adds the pages of the directory beyond a person's page: the OU tree, groups, service accounts and their keys, and the forms that create, edit and move.
 func (s *Server) registerDirectory(mux *http.ServeMux) {
 	mux.HandleFunc("GET /ous", s.page(s.ous))
+	mux.HandleFunc("POST /ous", s.page(s.createOU))
 	mux.HandleFunc("GET /ous/people", s.page(s.ouPeople))
 	mux.HandleFunc("GET /groups", s.page(s.groups))
 	mux.HandleFunc("GET /groups/new", s.page(s.newGroupPage))
@@ -162,7 +163,20 @@ func (s *Server) ous(c *ctx) {
 		return
 	}
 	s.render(c, http.StatusOK, "ous", "Organisational units", map[string]any{"OUs": rows,
-		"NewUser": s.mayCreate(c, delegation.UserCreate), "NewGroup": s.mayCreate(c, delegation.GroupCreate)}, nil)
+		"NewUser": s.mayCreate(c, delegation.UserCreate), "NewGroup": s.mayCreate(c, delegation.GroupCreate),
+		"NewOU": s.mayCreate(c, delegation.OUCreate)}, nil)
+}
+
+// createOU makes an OU under a parent the person names; the pipeline judges the parent.
+func (s *Server) createOU(c *ctx) {
+	in := &directory.OUInput{Name: strings.TrimSpace(c.r.PostFormValue("name")), Parent: ouPath(c.r.PostFormValue("parent"))}
+	res, err := s.Pipeline.Submit(c.r.Context(), c.me, meta(c.r), change.Op{Action: delegation.OUCreate, OU: in,
+		Justification: strings.TrimSpace(c.r.PostFormValue("justification"))})
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	http.Redirect(c.w, c.r, "/ous?done="+url.QueryEscape("Created "+res.Target.Name), http.StatusSeeOther)
 }
 
 // ouPeople lists the people of one OU (not of the OUs below it) whom the person may see.

@@ -333,3 +333,28 @@ func TestPortalEditGroup(t *testing.T) {
 		t.Fatalf("an edit from a stale page:\n%s", body)
 	}
 }
+
+// TestPortalCreateOU: a delegate whose role allows ou.create makes an OU inside their scope,
+// and is refused outside it.
+func TestPortalCreateOU(t *testing.T) {
+	p := newPortal(t)
+	p.api("POST", "/api/v1/ous", map[string]any{"name": "sales"})
+	p.api("POST", "/api/v1/ous", map[string]any{"name": "finance"})
+	p.api("POST", "/api/v1/users", map[string]any{"username": "rita", "ou": "/"})
+	p.api("POST", "/api/v1/roles", map[string]any{"name": "ou-keeper", "actions": []string{"directory.read", "ou.create"}})
+	p.api("POST", "/api/v1/assignments", map[string]any{"role": "ou-keeper", "holder": map[string]any{"user": "rita"},
+		"scope": map[string]any{"ou": "sales"}, "justification": "sales structure"})
+	rita := p.signedIn("rita")
+	if _, page := rita.get("/ous"); !strings.Contains(page, "New organisational unit") {
+		t.Fatalf("rita is not offered a new OU:\n%s", page)
+	}
+	if body := rita.post("/ous", url.Values{"parent": {"sales"}, "name": {"east"}, "justification": {"new region"}}, true); !strings.Contains(body, "Created sales/east") {
+		t.Fatalf("an OU inside the scope:\n%s", body)
+	}
+	if body := rita.post("/ous", url.Values{"parent": {"finance"}, "name": {"west"}}, true); !strings.Contains(body, "None of your roles allows this here") {
+		t.Fatalf("an OU outside the scope:\n%s", body)
+	}
+	if _, page := rita.get("/ous"); !strings.Contains(page, "sales/east") {
+		t.Fatalf("the tree after the create:\n%s", page)
+	}
+}
