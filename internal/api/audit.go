@@ -117,36 +117,10 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {
 // scopedEvents searches as listEvents does and keeps what the caller may see, reading at most
 // scanBudget events; the cursor continues after the last one read.
 func (s *Server) scopedEvents(r *http.Request, q audit.Query) ([]audit.Event, int64, error) {
-	want := q.Limit
-	if want == 0 {
-		want = directory.DefaultLimit
+	if q.Limit == 0 {
+		q.Limit = directory.DefaultLimit
 	}
-	scope := newEventScope(s, actor(r))
-	var out []audit.Event
-	q.Limit = directory.MaxLimit
-	for read := 0; read < scanBudget; {
-		page, next, err := s.audit.Events(r.Context(), q)
-		if err != nil {
-			return nil, 0, err
-		}
-		for i := range page {
-			read++
-			if scope.Visible(r.Context(), &page[i]) {
-				out = append(out, page[i])
-				if len(out) == want {
-					if i == len(page)-1 && next == 0 {
-						return out, 0, nil
-					}
-					return out, page[i].Index, nil
-				}
-			}
-		}
-		if next == 0 {
-			return out, 0, nil
-		}
-		q.Before = next
-	}
-	return out, q.Before, nil
+	return newEventScope(s, actor(r)).Search(r.Context(), s.audit, q, directory.MaxLimit, scanBudget)
 }
 
 // readableEvent reads the event the path names, if the caller may see it: any event with

@@ -117,19 +117,12 @@ func (p *Pipeline) prepare(ctx context.Context, actor delegation.Actor, op *Op) 
 // actor (Result.Credential). When the authorizing role asks for it, the user's identity must
 // have been verified: a code sent to them, read out, passed in Reset.Verification.
 func (pl *planner) userResetPassword(ctx context.Context) (*plan, error) {
-	cur, err := pl.tx.User(ctx, pl.op.Target)
+	cur, uc, err := pl.credentialTarget(ctx, true)
 	if err != nil {
-		return nil, err
-	}
-	if err := pl.checkVersion(cur.Version); err != nil {
 		return nil, err
 	}
 	if pl.actor.IsUser(cur.ID) {
 		return nil, directory.Invalid("target", "you change your own password, you do not reset it")
-	}
-	uc, err := pl.tx.UserCredential(ctx, cur.ID)
-	if err != nil {
-		return nil, err
 	}
 	verified := false
 	if pl.op.Reset != nil && pl.op.Reset.Verification != "" {
@@ -203,14 +196,13 @@ func (pl *planner) resetLink(ctx context.Context, cur directory.User, verified b
 	default:
 		return nil, directory.Invalid("deliver", "must be %q or %q (or absent, for a temporary password shown to you)", DeliverManager, DeliverEmail)
 	}
-	code, hash := credential.NewSessionID()
+	link := newPasswordLink(in.Portal, cur.Username)
 	expires := pl.now.Add(ResetLinkTTL)
-	link := in.Portal + "/activate?user=" + url.QueryEscape(cur.Username) + "&code=" + code
 	body := "A password reset for you was started by " + pl.actor.Name + ". Choose your new password here; the link works once, until " +
-		expires.UTC().Format("2006-01-02 15:04 UTC") + ":\n" + link
+		expires.UTC().Format("2006-01-02 15:04 UTC") + ":\n" + link.url
 	if in.Deliver == DeliverManager {
 		body = "Give " + cur.DisplayName + " this link, in person or by a channel you trust: it lets them choose a new password (asked for by " +
-			pl.actor.Name + "), works once, and expires on " + expires.UTC().Format("2006-01-02 15:04 UTC") + ":\n" + link
+			pl.actor.Name + "), works once, and expires on " + expires.UTC().Format("2006-01-02 15:04 UTC") + ":\n" + link.url
 	}
 	fields := cur.Fields()
 	return &plan{target: cur.Ref(), before: fields, after: fields, touched: []string{"password"}, version: cur.Version,
@@ -222,11 +214,7 @@ func (pl *planner) resetLink(ctx context.Context, cur directory.User, verified b
 			if err := pl.tx.DeleteVerification(ctx, cur.ID, SelfVerification); err != nil {
 				return err
 			}
-			if err := pl.tx.InsertVerification(ctx, &credential.Verification{UserID: cur.ID, ActorID: SelfVerification,
-				CodeHash: hash, Channel: "reset_link", Expires: expires}); err != nil {
-				return err
-			}
-			if err := notify(ctx, pl.tx, 0, Notification{Kind: "password_reset_link", To: []string{to.ID},
+			if err := link.store(ctx, pl.tx, cur.ID, "reset_link", expires, Notification{Kind: "password_reset_link", To: []string{to.ID},
 				Subject: "A password reset link for " + cur.DisplayName + " (" + cur.Username + ")", Body: body}); err != nil {
 				return err
 			}
@@ -263,16 +251,25 @@ func (pl *planner) checkVerification(ctx context.Context, userID string, uc cred
 	return nil
 }
 
-// userUnlock clears the lockout that failed sign-ins set.
-func (pl *planner) userUnlock(ctx context.Context) (*plan, error) {
+// credentialTarget reads the op's target user and their credential state, checking the
+// target's version first when versioned (the ops a delegate takes on someone else).
+func (pl *planner) credentialTarget(ctx context.Context, versioned bool) (directory.User, credential.UserCredential, error) {
 	cur, err := pl.tx.User(ctx, pl.op.Target)
 	if err != nil {
-		return nil, err
+		return cur, credential.UserCredential{}, err
 	}
-	if err := pl.checkVersion(cur.Version); err != nil {
-		return nil, err
+	if versioned {
+		if err := pl.checkVersion(cur.Version); err != nil {
+			return cur, credential.UserCredential{}, err
+		}
 	}
 	uc, err := pl.tx.UserCredential(ctx, cur.ID)
+	return cur, uc, err
+}
+
+// userUnlock clears the lockout that failed sign-ins set.
+func (pl *planner) userUnlock(ctx context.Context) (*plan, error) {
+	cur, uc, err := pl.credentialTarget(ctx, true)
 	if err != nil {
 		return nil, err
 	}
@@ -291,16 +288,12 @@ func (pl *planner) userUnlock(ctx context.Context) (*plan, error) {
 // userChangePassword stores a user's new password (checked and hashed by prepare), if the
 // password it was checked against is still the stored one.
 func (pl *planner) userChangePassword(ctx context.Context) (*plan, error) {
-	cur, err := pl.tx.User(ctx, pl.op.Target)
+	cur, uc, err := pl.credentialTarget(ctx, false)
 	if err != nil {
 		return nil, err
 	}
 	if !pl.actor.IsUser(cur.ID) || pl.op.prep == nil {
 		return nil, directory.Invalid("target", "a password is changed by its owner; a delegate resets it")
-	}
-	uc, err := pl.tx.UserCredential(ctx, cur.ID)
-	if err != nil {
-		return nil, err
 	}
 	if uc.PasswordHash != pl.op.prep.storedHash {
 		return nil, directory.StaleVersion(1, 2) // changed meanwhile: check again
@@ -323,16 +316,12 @@ func (pl *planner) userChangePassword(ctx context.Context) (*plan, error) {
 // userEnrolMFA starts (no code: a new secret, shown once as an otpauth URL) or confirms (a
 // code from the authenticator) a user's TOTP enrolment. Only the user enrols themselves.
 func (pl *planner) userEnrolMFA(ctx context.Context) (*plan, error) {
-	cur, err := pl.tx.User(ctx, pl.op.Target)
+	cur, uc, err := pl.credentialTarget(ctx, false)
 	if err != nil {
 		return nil, err
 	}
 	if !pl.actor.IsUser(cur.ID) {
 		return nil, directory.Invalid("target", "an authenticator is enrolled by its owner")
-	}
-	uc, err := pl.tx.UserCredential(ctx, cur.ID)
-	if err != nil {
-		return nil, err
 	}
 	fields := cur.Fields()
 	next := uc
@@ -405,8 +394,7 @@ func (pl *planner) welcome(u, m *directory.User, p *plan) {
 		p.note = "no activation link: the manager " + m.Username + " is not active"
 		return
 	}
-	code, hash := credential.NewSessionID()
-	link := a.Portal + "/activate?user=" + url.QueryEscape(u.Username) + "&code=" + code
+	link := newPasswordLink(a.Portal, u.Username)
 	expires := a.Expires.UTC().Format("2006-01-02 15:04 UTC")
 	p.note = "an activation link went to the manager " + m.Username + ", valid until " + expires
 	write := p.write
@@ -414,15 +402,31 @@ func (pl *planner) welcome(u, m *directory.User, p *plan) {
 		if err := write(ctx); err != nil {
 			return err
 		}
-		if err := pl.tx.InsertVerification(ctx, &credential.Verification{UserID: u.ID, ActorID: SelfVerification, CodeHash: hash,
-			Channel: "activation", Expires: a.Expires}); err != nil {
-			return err
-		}
-		return notify(ctx, pl.tx, 0, Notification{Kind: "account_activation", To: []string{m.ID},
+		return link.store(ctx, pl.tx, u.ID, "activation", a.Expires, Notification{Kind: "account_activation", To: []string{m.ID},
 			Subject: "The account of " + u.DisplayName + " (" + u.Username + ") is ready",
 			Body: "Give " + u.DisplayName + " this link, in person or by a channel you trust; it sets their first password, " +
-				"works once, and expires on " + expires + ":\n" + link})
+				"works once, and expires on " + expires + ":\n" + link.url})
 	}
+}
+
+// passwordLink is a one-time link that lets a user choose their password at the portal's
+// /activate page: its code (256 random bits) is in the link only, and kept hashed as the
+// user's recovery code.
+type passwordLink struct{ url, hash string }
+
+func newPasswordLink(portal, username string) passwordLink {
+	code, hash := credential.NewSessionID()
+	return passwordLink{url: portal + "/activate?user=" + url.QueryEscape(username) + "&code=" + code, hash: hash}
+}
+
+// store keeps the link's code for the user, valid until expires (there must be no recovery
+// code pending), and sends n, which carries the link, through the outbox.
+func (l passwordLink) store(ctx context.Context, tx Tx, userID, channel string, expires time.Time, n Notification) error {
+	if err := tx.InsertVerification(ctx, &credential.Verification{UserID: userID, ActorID: SelfVerification, CodeHash: l.hash,
+		Channel: channel, Expires: expires}); err != nil {
+		return err
+	}
+	return notify(ctx, tx, 0, n)
 }
 
 // RecordAuth writes the audit event of an authentication step (a sign-in, its failure, a
@@ -522,19 +526,12 @@ func (p *Pipeline) LocalPassword(ctx context.Context, meta Meta, username string
 // their next sign-in they enrol a new one (holders of rights must). Only someone else resets
 // it; a user replaces their own by enrolling again after a reset.
 func (pl *planner) userResetMFA(ctx context.Context) (*plan, error) {
-	cur, err := pl.tx.User(ctx, pl.op.Target)
+	cur, uc, err := pl.credentialTarget(ctx, true)
 	if err != nil {
-		return nil, err
-	}
-	if err := pl.checkVersion(cur.Version); err != nil {
 		return nil, err
 	}
 	if pl.actor.IsUser(cur.ID) {
 		return nil, directory.Invalid("target", "someone else resets your authenticator")
-	}
-	uc, err := pl.tx.UserCredential(ctx, cur.ID)
-	if err != nil {
-		return nil, err
 	}
 	if uc.TOTPSecret == "" {
 		return nil, errUnchanged("user %s has no authenticator", cur.Username)

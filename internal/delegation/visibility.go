@@ -67,3 +67,35 @@ func (v *EventScope) Visible(ctx context.Context, e *audit.Event) bool {
 	v.targets[e.Target.ID] = ok
 	return ok
 }
+
+// Search reads trail newest first as q says and keeps what the scope's actor may see: up to
+// q.Limit events, reading pageSize at a time and at most budget events in all, so that someone
+// who sees little of a large log gets fewer than asked for and a cursor to go on, not a slow
+// answer. The cursor is the index to continue before (0 at the end of the log).
+func (v *EventScope) Search(ctx context.Context, trail audit.Reader, q audit.Query, pageSize, budget int) ([]audit.Event, int64, error) {
+	want := q.Limit
+	q.Limit = pageSize
+	var out []audit.Event
+	for read := 0; read < budget; {
+		page, next, err := trail.Events(ctx, q)
+		if err != nil {
+			return nil, 0, err
+		}
+		for i := range page {
+			read++
+			if v.Visible(ctx, &page[i]) {
+				if out = append(out, page[i]); len(out) == want {
+					if i == len(page)-1 && next == 0 {
+						return out, 0, nil
+					}
+					return out, page[i].Index, nil
+				}
+			}
+		}
+		if next == 0 {
+			return out, 0, nil
+		}
+		q.Before = next
+	}
+	return out, q.Before, nil
+}

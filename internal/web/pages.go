@@ -163,36 +163,10 @@ func (s *Server) home(c *ctx) {
 // may read (delegation.EventScope), reading at most budget events. The cursor continues after
 // the last event read (0 at the end).
 func (s *Server) scopedEvents(c *ctx, readsAll bool, q audit.Query, budget int) ([]audit.Event, int64, error) {
-	ctx := c.r.Context()
 	if readsAll {
-		return s.Audit.Events(ctx, q)
+		return s.Audit.Events(c.r.Context(), q)
 	}
-	want := q.Limit
-	q.Limit = 200
-	scope := delegation.NewEventScope(s.Dir, s.Authz, c.me)
-	var out []audit.Event
-	for read := 0; read < budget; {
-		page, next, err := s.Audit.Events(ctx, q)
-		if err != nil {
-			return nil, 0, err
-		}
-		for i := range page {
-			read++
-			if scope.Visible(ctx, &page[i]) {
-				if out = append(out, page[i]); len(out) == want {
-					if i == len(page)-1 && next == 0 {
-						return out, 0, nil
-					}
-					return out, page[i].Index, nil
-				}
-			}
-		}
-		if next == 0 {
-			return out, 0, nil
-		}
-		q.Before = next
-	}
-	return out, q.Before, nil
+	return delegation.NewEventScope(s.Dir, s.Authz, c.me).Search(c.r.Context(), s.Audit, q, 200, budget)
 }
 
 // users searches the users the person may see.
