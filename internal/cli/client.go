@@ -74,6 +74,17 @@ func (e *env) fetchPage(cmd *cobra.Command, f *clientFlags, method, path string,
 	return c, p, err
 }
 
+// fetchOne makes a client from the flags and reads one object at path.
+func (e *env) fetchOne(cmd *cobra.Command, f *clientFlags, path string) (*client, map[string]any, error) {
+	c, err := e.newClient(f)
+	if err != nil {
+		return nil, nil, err
+	}
+	var obj map[string]any
+	err = c.call(cmd.Context(), "GET", path, nil, nil, &obj)
+	return c, obj, err
+}
+
 // problem is the RFC 9457 body of an error response.
 type problem struct {
 	Status int    `json:"status"`

@@ -173,12 +173,8 @@ func (e *env) assignGetCommand(f *clientFlags) *cobra.Command {
 		Short: "Show one assignment",
 		Args:  exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := e.newClient(f)
+			c, obj, err := e.fetchOne(cmd, f, assignmentsPath+"/"+url.PathEscape(args[0]))
 			if err != nil {
-				return err
-			}
-			var obj map[string]any
-			if err := c.call(cmd.Context(), "GET", assignmentsPath+"/"+url.PathEscape(args[0]), nil, nil, &obj); err != nil {
 				return err
 			}
 			return c.printAssignment(e, obj)

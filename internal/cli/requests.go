@@ -58,12 +58,8 @@ func (e *env) requestCommand() *cobra.Command {
 		Short: "Show a request: the change, its stages, who may decide, and what was decided",
 		Args:  exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := e.newClient(f)
+			c, obj, err := e.fetchOne(cmd, f, "/api/v1/requests/"+url.PathEscape(args[0]))
 			if err != nil {
-				return err
-			}
-			var obj map[string]any
-			if err := c.call(cmd.Context(), "GET", "/api/v1/requests/"+url.PathEscape(args[0]), nil, nil, &obj); err != nil {
 				return err
 			}
 			return c.printOne(e, obj)
@@ -158,12 +154,8 @@ func (e *env) policyCommand() *cobra.Command {
 		Short: "Show a policy",
 		Args:  exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := e.newClient(f)
+			_, obj, err := e.fetchOne(cmd, f, "/api/v1/approval-policies/"+url.PathEscape(args[0]))
 			if err != nil {
-				return err
-			}
-			var obj map[string]any
-			if err := c.call(cmd.Context(), "GET", "/api/v1/approval-policies/"+url.PathEscape(args[0]), nil, nil, &obj); err != nil {
 				return err
 			}
 			return printJSON(e.stdout, obj)
